@@ -1,0 +1,277 @@
+#include "cfg.h"
+
+#include "log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum cfg_type { T_STR, T_LONG, T_BACKOFF, T_LOGLEVEL, T_BROKERS, T_PGURL, T_HTTPURL };
+
+struct cfg_entry {
+    const char *name;
+    enum cfg_type type;
+    const char *def; /* NULL: unset allowed (T_STR/T_HTTPURL only) */
+    long min, max;
+    size_t offset; /* into struct cfg */
+};
+
+#define OFF(f) offsetof(struct cfg, f)
+
+static const struct cfg_entry entries[] = {
+    {"KAFKA_BROKERS", T_BROKERS, "127.0.0.1:9092", 0, 0, OFF(kafka_brokers)},
+    {"DATABASE_URL", T_PGURL, "postgresql:///stockflow", 0, 0, OFF(database_url)},
+    {"ALERT_WEBHOOK_URL", T_HTTPURL, NULL, 0, 0, OFF(alert_webhook_url)},
+    {"RESERVATION_HOLD_SECONDS", T_LONG, "900", 1, 604800, OFF(hold_seconds)},
+    {"RETRY_BACKOFF_SECONDS", T_BACKOFF, "1,10,60,300", 0, 0, OFF(retry_backoff)},
+    {"HTTP_PORT", T_LONG, NULL, 0, 65535, OFF(http_port)},
+    {"LOG_LEVEL", T_LOGLEVEL, "info", 0, 0, OFF(log_level)},
+    {"BATCH_MAX", T_LONG, "500", 1, 10000, OFF(batch_max)},
+    {"PG_LOCK_TIMEOUT_MS", T_LONG, "2000", 1, 600000, OFF(lock_timeout_ms)},
+    {"PG_STATEMENT_TIMEOUT_MS", T_LONG, "30000", 1, 3600000, OFF(statement_timeout_ms)},
+};
+
+static int parse_long(const char *s, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end != '\0' || isspace((unsigned char)*s))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cfg_parse_backoff(const char *s, long *out, size_t max, char *err, size_t errlen)
+{
+    size_t n = 0;
+    const char *p = s;
+    if (!*s) {
+        snprintf(err, errlen, "empty list");
+        return -1;
+    }
+    while (*p) {
+        char item[32];
+        size_t len = strcspn(p, ",");
+        if (len == 0 || len >= sizeof(item)) {
+            snprintf(err, errlen, "expected comma-separated seconds like 1,10,60,300");
+            return -1;
+        }
+        memcpy(item, p, len);
+        item[len] = '\0';
+        long v;
+        if (parse_long(item, &v) || v < 0 || v > 86400) {
+            snprintf(err, errlen, "\"%s\" is not a whole number of seconds in 0..86400", item);
+            return -1;
+        }
+        if (n == max) {
+            snprintf(err, errlen, "more than %zu steps", max);
+            return -1;
+        }
+        if (n > 0 && v < out[n - 1]) {
+            snprintf(err, errlen, "steps must not decrease (%ld after %ld)", v, out[n - 1]);
+            return -1;
+        }
+        out[n++] = v;
+        p += len;
+        if (*p == ',' && *++p == '\0') {
+            snprintf(err, errlen, "trailing comma");
+            return -1;
+        }
+    }
+    return (int)n;
+}
+
+static int check_brokers(const char *s, char *why, size_t whylen)
+{
+    const char *p = s;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        const char *colon = memchr(p, ':', len);
+        if (len == 0 || !colon || colon == p) {
+            snprintf(why, whylen, "expected host:port[,host:port...]");
+            return -1;
+        }
+        for (const char *q = p; q < p + len; q++) {
+            if (isspace((unsigned char)*q)) {
+                snprintf(why, whylen, "must not contain spaces");
+                return -1;
+            }
+        }
+        char port[8] = "";
+        size_t plen = (size_t)(p + len - colon - 1);
+        long v;
+        if (plen == 0 || plen >= sizeof(port)) {
+            snprintf(why, whylen, "bad port");
+            return -1;
+        }
+        memcpy(port, colon + 1, plen);
+        if (parse_long(port, &v) || v < 1 || v > 65535) {
+            snprintf(why, whylen, "port \"%s\" is not in 1..65535", port);
+            return -1;
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+static int check_pgurl(const char *s, char *why, size_t whylen)
+{
+    char *msg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(s, &msg);
+    if (!opts) {
+        size_t n = snprintf(why, whylen, "%s", msg ? msg : "not a libpq connection string");
+        while (n > 0 && n < whylen && why[n - 1] == '\n')
+            why[--n] = '\0';
+        PQfreemem(msg);
+        return -1;
+    }
+    PQconninfoFree(opts);
+    return 0;
+}
+
+static int check_httpurl(const char *s, char *why, size_t whylen)
+{
+    if (strncmp(s, "http://", 7) && strncmp(s, "https://", 8)) {
+        snprintf(why, whylen, "expected an http:// or https:// URL");
+        return -1;
+    }
+    for (const char *q = s; *q; q++) {
+        if (isspace((unsigned char)*q) || iscntrl((unsigned char)*q)) {
+            snprintf(why, whylen, "must not contain spaces or control characters");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int load_one(struct cfg *c, const struct cfg_entry *e, const char *v, char *why,
+                    size_t whylen)
+{
+    char *dst = (char *)c + e->offset;
+    long lv;
+    enum log_level lvl;
+    int n;
+
+    if (e->type != T_BACKOFF && e->type != T_LONG && e->type != T_LOGLEVEL) {
+        if (strlen(v) >= sizeof(c->kafka_brokers)) {
+            snprintf(why, whylen, "longer than %zu bytes", sizeof(c->kafka_brokers) - 1);
+            return -1;
+        }
+    }
+    switch (e->type) {
+    case T_STR:
+        break;
+    case T_BROKERS:
+        if (check_brokers(v, why, whylen))
+            return -1;
+        break;
+    case T_PGURL:
+        if (check_pgurl(v, why, whylen))
+            return -1;
+        break;
+    case T_HTTPURL:
+        if (check_httpurl(v, why, whylen))
+            return -1;
+        break;
+    case T_LONG:
+        if (parse_long(v, &lv) || lv < e->min || lv > e->max) {
+            snprintf(why, whylen, "expected a whole number in %ld..%ld", e->min, e->max);
+            return -1;
+        }
+        *(long *)(void *)dst = lv;
+        return 0;
+    case T_BACKOFF:
+        n = cfg_parse_backoff(v, c->retry_backoff, CFG_MAX_RETRY_STEPS, why, whylen);
+        if (n < 0)
+            return -1;
+        c->n_retry = (size_t)n;
+        return 0;
+    case T_LOGLEVEL:
+        if (log_level_parse(v, &lvl)) {
+            snprintf(why, whylen, "expected one of debug, info, warn, error");
+            return -1;
+        }
+        c->log_level = (int)lvl;
+        return 0;
+    }
+    snprintf(dst, sizeof(c->kafka_brokers), "%s", v);
+    return 0;
+}
+
+int cfg_load(struct cfg *c, long default_http_port, cfg_getenv_fn get, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof(*c));
+    c->http_port = default_http_port;
+    for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++) {
+        const struct cfg_entry *e = &entries[i];
+        const char *v = get(e->name);
+        char why[512];
+        if (!v)
+            v = e->def;
+        if (!v)
+            continue;
+        if (load_one(c, e, v, why, sizeof(why))) {
+            snprintf(err, errlen, "invalid configuration: %s=\"%.200s\": %s", e->name, v, why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void cfg_redact_url(const char *url, char *out, size_t outlen)
+{
+    /* scheme://user:password@host -> scheme://user:***@host; also password=... */
+    const char *scheme = strstr(url, "://");
+    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    const char *colon = (scheme && at) ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+    if (colon)
+        snprintf(out, outlen, "%.*s:***%s", (int)(colon - url), url, at);
+    else
+        snprintf(out, outlen, "%s", url);
+    char *pw = strstr(out, "password=");
+    if (pw) {
+        char *end = pw + 9 + strcspn(pw + 9, " &");
+        memmove(pw + 12, end, strlen(end) + 1);
+        memcpy(pw + 9, "***", 3);
+    }
+}
+
+static int is_secret_name(const char *name)
+{
+    static const char *const words[] = {"PASSWORD", "SECRET", "TOKEN", "KEY"};
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strstr(name, words[i]))
+            return 1;
+    return 0;
+}
+
+void cfg_log(const struct cfg *c, const char *const *environ_vars)
+{
+    char db[1024], hook[1024], steps[256] = "";
+    size_t n = 0;
+    cfg_redact_url(c->database_url, db, sizeof(db));
+    cfg_redact_url(c->alert_webhook_url, hook, sizeof(hook));
+    for (size_t i = 0; i < c->n_retry && n < sizeof(steps) - 16; i++)
+        n += (size_t)snprintf(steps + n, sizeof(steps) - n, "%s%ld", i ? "," : "", c->retry_backoff[i]);
+    log_info("config: KAFKA_BROKERS=%s DATABASE_URL=%s ALERT_WEBHOOK_URL=%s "
+             "RESERVATION_HOLD_SECONDS=%ld RETRY_BACKOFF_SECONDS=%s HTTP_PORT=%ld BATCH_MAX=%ld "
+             "PG_LOCK_TIMEOUT_MS=%ld PG_STATEMENT_TIMEOUT_MS=%ld",
+             c->kafka_brokers, db, hook[0] ? hook : "(unset: alerts logged only)", c->hold_seconds,
+             steps, c->http_port, c->batch_max, c->lock_timeout_ms, c->statement_timeout_ms);
+    for (const char *const *e = environ_vars; e && *e; e++) {
+        if (strncmp(*e, "RDKAFKA_", 8) != 0)
+            continue;
+        const char *eq = strchr(*e, '=');
+        if (!eq)
+            continue;
+        char name[128];
+        snprintf(name, sizeof(name), "%.*s", (int)(eq - *e), *e);
+        log_info("config: %s=%s", name, is_secret_name(name) ? "***" : eq + 1);
+    }
+}

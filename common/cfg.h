@@ -1,0 +1,46 @@
+/* cfg: configuration from the environment (DESIGN §1).
+ *
+ * One table describes every variable (name, type, default, bounds). cfg_load
+ * reads and checks every value at startup; the first bad one fails the load
+ * with one line naming the variable. Nothing here exits. */
+#ifndef STOCKFLOW_CFG_H
+#define STOCKFLOW_CFG_H
+
+#include <stddef.h>
+
+#define CFG_MAX_RETRY_STEPS 16
+
+struct cfg {
+    char kafka_brokers[1024];
+    char database_url[1024];
+    char alert_webhook_url[1024]; /* "" when unset: alerts are logged only */
+    long hold_seconds;            /* RESERVATION_HOLD_SECONDS */
+    long retry_backoff[CFG_MAX_RETRY_STEPS]; /* RETRY_BACKOFF_SECONDS */
+    size_t n_retry;
+    long http_port;    /* HTTP_PORT, 0 disables the endpoint */
+    int log_level;     /* enum log_level */
+    long batch_max;    /* BATCH_MAX: events per database transaction */
+    long lock_timeout_ms; /* PG_LOCK_TIMEOUT_MS */
+    long statement_timeout_ms; /* PG_STATEMENT_TIMEOUT_MS */
+};
+
+/* Function that returns the value of an environment variable or NULL.
+ * Tests pass their own; binaries pass getenv. */
+typedef const char *(*cfg_getenv_fn)(const char *name);
+
+/* Loads every common variable. default_http_port is the role's port.
+ * Returns 0, or -1 with one line in err naming the variable. */
+int cfg_load(struct cfg *c, long default_http_port, cfg_getenv_fn get, char *err, size_t errlen);
+
+/* Parses "1,10,60,300" into out (at most max values, each 0..86400,
+ * non-decreasing). Returns the count, or -1 with the reason in err. */
+int cfg_parse_backoff(const char *s, long *out, size_t max, char *err, size_t errlen);
+
+/* Logs the effective configuration once, secrets (passwords in URLs,
+ * RDKAFKA_*PASSWORD*, *SECRET*) redacted. */
+void cfg_log(const struct cfg *c, const char *const *environ_vars);
+
+/* Copies url into out with any password replaced by "***". */
+void cfg_redact_url(const char *url, char *out, size_t outlen);
+
+#endif

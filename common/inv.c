@@ -1,0 +1,295 @@
+#include "inv.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NPARAMS 14
+
+const struct pg_stmt inv_stmts[] = {
+    {"sf_apply",
+     "SELECT sf_apply($1, $2, $3::bigint, $4, $5, $6::bigint, $7::integer, $8::text[], "
+     "$9::bigint[], $10, $11, $12::integer, $13::bigint, $14::integer)",
+     NPARAMS},
+    {"sf_lock", "SELECT sf_lock_batch($1::text[], $2::text[])", 2},
+};
+const size_t inv_nstmts = sizeof(inv_stmts) / sizeof(inv_stmts[0]);
+
+const char *inv_res_name(enum inv_res r)
+{
+    static const char *const names[] = {"pending", "applied", "ignored",
+                                        "duplicate", "poison", "transient"};
+    return names[r];
+}
+
+int inv_text_array(char *buf, size_t size, const char *const *strs, size_t n)
+{
+    size_t k = 0;
+#define PUT(ch)                                                                                    \
+    do {                                                                                           \
+        if (k + 1 >= size)                                                                         \
+            return -1;                                                                             \
+        buf[k++] = (ch);                                                                           \
+    } while (0)
+    PUT('{');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            PUT(',');
+        PUT('"');
+        for (const char *s = strs[i]; *s; s++) {
+            if (*s == '"' || *s == '\\')
+                PUT('\\');
+            PUT(*s);
+        }
+        PUT('"');
+    }
+    PUT('}');
+#undef PUT
+    buf[k] = '\0';
+    return (int)k;
+}
+
+/* Text-format parameters of one sf_apply call, in one allocation. */
+struct call {
+    const char *v[NPARAMS];
+    char num[5][24];
+    char *arrays; /* skus literal, then qtys literal */
+};
+
+static int call_build(struct call *c, const struct inv_item *it, long default_hold)
+{
+    const struct evt *e = it->ev;
+    memset(c, 0, sizeof(*c));
+    snprintf(c->num[0], sizeof(c->num[0]), "%lld", e->occurred_at_ms);
+    snprintf(c->num[1], sizeof(c->num[1]), "%lld",
+             e->type == EVT_STOCK_ADJUSTED ? e->delta : e->qty);
+    snprintf(c->num[2], sizeof(c->num[2]), "%lld", e->hold_seconds);
+    snprintf(c->num[3], sizeof(c->num[3]), "%d", (int)it->partition);
+    snprintf(c->num[4], sizeof(c->num[4]), "%lld", (long long)it->offset);
+    c->v[0] = e->type_name;
+    c->v[1] = e->event_id;
+    c->v[2] = c->num[0];
+    c->v[3] = e->order_id;
+    c->v[4] = e->sku;
+    c->v[5] = c->num[1];
+    c->v[6] = c->num[2];
+    c->v[9] = e->reason;
+    c->v[10] = it->topic;
+    c->v[11] = c->num[3];
+    c->v[12] = c->num[4];
+    if (e->n_lines) {
+        size_t cap = e->n_lines * (2 * 64 * 4 + 4) + e->n_lines * 24 + 8;
+        const char **skus = malloc(e->n_lines * sizeof(*skus));
+        c->arrays = malloc(cap);
+        if (!skus || !c->arrays) {
+            free(skus);
+            return -1;
+        }
+        for (size_t i = 0; i < e->n_lines; i++)
+            skus[i] = e->lines[i].sku;
+        int k = inv_text_array(c->arrays, cap / 2, skus, e->n_lines);
+        free(skus);
+        if (k < 0)
+            return -1;
+        char *q = c->arrays + k + 1;
+        size_t qn = 0;
+        q[qn++] = '{';
+        for (size_t i = 0; i < e->n_lines; i++)
+            qn += (size_t)sprintf(q + qn, "%s%lld", i ? "," : "", e->lines[i].qty);
+        q[qn++] = '}';
+        q[qn] = '\0';
+        c->v[7] = c->arrays;
+        c->v[8] = q;
+    }
+    return 0;
+}
+
+static void call_release(struct call *c)
+{
+    free(c->arrays);
+    c->arrays = NULL;
+}
+
+/* Collects the batch's order ids and SKUs for sf_lock_batch, as literals. */
+static int lock_params(const struct inv_item *items, size_t n, char **orders_lit, char **skus_lit)
+{
+    size_t no = 0, ns = 0, cap_s = 0;
+    for (size_t i = 0; i < n; i++)
+        cap_s += items[i].ev->n_lines + 1;
+    const char **oids = malloc((n + 1) * sizeof(*oids));
+    const char **skus = malloc((cap_s + 1) * sizeof(*skus));
+    size_t olen = 8 + n * (2 * 128 * 4 + 4), slen = 8 + cap_s * (2 * 64 * 4 + 4);
+    *orders_lit = malloc(olen);
+    *skus_lit = malloc(slen);
+    int rc = -1;
+    if (!oids || !skus || !*orders_lit || !*skus_lit)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const struct evt *e = items[i].ev;
+        if (e->order_id)
+            oids[no++] = e->order_id;
+        if (e->sku)
+            skus[ns++] = e->sku;
+        for (size_t l = 0; l < e->n_lines; l++)
+            skus[ns++] = e->lines[l].sku;
+    }
+    if (inv_text_array(*orders_lit, olen, oids, no) >= 0 &&
+        inv_text_array(*skus_lit, slen, skus, ns) >= 0)
+        rc = 0;
+out:
+    free(oids);
+    free(skus);
+    return rc;
+}
+
+/* Flushes the pipeline without blocking forever on a full socket: while
+ * libpq cannot send, read what the server sent so it can go on writing. */
+static int flush_pipeline(PGconn *c)
+{
+    int r;
+    while ((r = PQflush(c)) == 1) {
+        struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN | POLLOUT};
+        if (poll(&pfd, 1, 30000) <= 0)
+            return -1;
+        if ((pfd.revents & POLLIN) && !PQconsumeInput(c))
+            return -1;
+    }
+    return r;
+}
+
+static void set_result(struct inv_item *it, const char *v)
+{
+    static const struct {
+        const char *prefix;
+        enum inv_res res;
+    } map[] = {{"applied:", INV_APPLIED}, {"ignored:", INV_IGNORED}, {"duplicate", INV_DUPLICATE},
+               {"poison:", INV_POISON},   {"transient:", INV_TRANSIENT}};
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        size_t len = strlen(map[i].prefix);
+        if (strncmp(v, map[i].prefix, len) == 0) {
+            it->res = map[i].res;
+            snprintf(it->detail, sizeof(it->detail), "%s", v + len);
+            return;
+        }
+    }
+    it->res = INV_POISON;
+    snprintf(it->detail, sizeof(it->detail), "unexpected apply result: %s", v);
+}
+
+static int send_batch(PGconn *c, struct inv_item *items, size_t n, long default_hold)
+{
+    char *olit = NULL, *slit = NULL, hold[24];
+    int ok = 0;
+    snprintf(hold, sizeof(hold), "%ld", default_hold);
+    if (lock_params(items, n, &olit, &slit))
+        goto out;
+    const char *lp[2] = {olit, slit};
+    if (!PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
+        !PQsendQueryPrepared(c, "sf_lock", 2, lp, NULL, NULL, 0))
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        struct call call;
+        if (call_build(&call, &items[i], default_hold)) {
+            call_release(&call);
+            goto out;
+        }
+        call.v[13] = hold;
+        int sent = PQsendQueryPrepared(c, "sf_apply", NPARAMS, call.v, NULL, NULL, 0);
+        call_release(&call);
+        if (!sent || (i % 64 == 63 && flush_pipeline(c) < 0))
+            goto out;
+    }
+    if (PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) && PQpipelineSync(c) &&
+        flush_pipeline(c) == 0)
+        ok = 1;
+out:
+    free(olit);
+    free(slit);
+    return ok ? 0 : -1;
+}
+
+/* Reads one command's result; keeps the first error. Returns 0, or -1 when
+ * the connection gave nothing (lost). */
+static int read_one(PGconn *c, PGresult **first_err, struct inv_item *it)
+{
+    PGresult *r = PQgetResult(c);
+    if (!r)
+        return -1;
+    ExecStatusType s = PQresultStatus(r);
+    if (s == PGRES_TUPLES_OK && it && PQntuples(r) == 1)
+        set_result(it, PQgetvalue(r, 0, 0));
+    if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK && !*first_err &&
+        s != PGRES_PIPELINE_ABORTED)
+        *first_err = r;
+    else
+        PQclear(r);
+    r = PQgetResult(c); /* the NULL that ends this command */
+    if (r)
+        PQclear(r);
+    return 0;
+}
+
+static enum pg_class read_batch(PGconn *c, struct inv_item *items, size_t n, char *err,
+                                size_t errlen)
+{
+    PGresult *first_err = NULL;
+    enum pg_class cls = PG_OK;
+    int lost = read_one(c, &first_err, NULL) || read_one(c, &first_err, NULL);
+    for (size_t i = 0; i < n && !lost; i++)
+        lost = read_one(c, &first_err, &items[i]);
+    if (!lost)
+        lost = read_one(c, &first_err, NULL); /* COMMIT */
+    if (!lost) {
+        PGresult *sync = PQgetResult(c);
+        lost = !sync || PQresultStatus(sync) != PGRES_PIPELINE_SYNC;
+        PQclear(sync);
+    }
+    if (first_err) {
+        cls = pg_classify(c, first_err);
+        pg_errline(c, first_err, err, errlen);
+        PQclear(first_err);
+    } else if (lost) {
+        cls = PG_OUTAGE;
+        pg_errline(c, NULL, err, errlen);
+    }
+    return cls;
+}
+
+enum pg_class inv_apply(struct pg *p, struct inv_item *items, size_t n, long default_hold,
+                        char *err, size_t errlen)
+{
+    PGconn *c = pg_conn(p);
+    if (!c) {
+        snprintf(err, errlen, "not connected");
+        return PG_OUTAGE;
+    }
+    for (size_t i = 0; i < n; i++)
+        items[i].res = INV_PENDING;
+    if (!PQenterPipelineMode(c) || PQsetnonblocking(c, 1)) {
+        pg_errline(c, NULL, err, errlen);
+        return pg_classify(c, NULL);
+    }
+    enum pg_class cls;
+    if (send_batch(c, items, n, default_hold)) {
+        pg_errline(c, NULL, err, errlen);
+        cls = PQstatus(c) == CONNECTION_OK ? PG_ERROR : PG_OUTAGE;
+    } else {
+        PQsetnonblocking(c, 0);
+        cls = read_batch(c, items, n, err, errlen);
+    }
+    PQsetnonblocking(c, 0);
+    if (cls == PG_OUTAGE || !PQexitPipelineMode(c))
+        return PG_OUTAGE; /* the connection is unusable: the caller reconnects */
+    if (PQtransactionStatus(c) != PQTRANS_IDLE) {
+        PGresult *r = PQexec(c, "ROLLBACK");
+        PQclear(r);
+    }
+    for (size_t i = 0; cls == PG_OK && i < n; i++) {
+        if (items[i].res == INV_PENDING) {
+            snprintf(err, errlen, "no result for event %zu of the batch", i);
+            cls = PG_ERROR;
+        }
+    }
+    return cls;
+}

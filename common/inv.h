@@ -1,0 +1,51 @@
+/* inv: applies validated events to PostgreSQL, many per transaction.
+ *
+ * A batch is one transaction sent through libpq pipeline mode: BEGIN, one
+ * statement that locks every row the batch touches in a global order (so
+ * concurrent batches queue instead of deadlocking), one sf_apply() call per
+ * event (each a subtransaction, so a failing event rolls back only itself),
+ * COMMIT. The per-event rules live in schemas/sql/002_apply.sql. */
+#ifndef STOCKFLOW_INV_H
+#define STOCKFLOW_INV_H
+
+#include "evt.h"
+#include "pg.h"
+
+#include <stdint.h>
+
+enum inv_res {
+    INV_PENDING = 0,
+    INV_APPLIED,   /* state changed, recorded in processed_events */
+    INV_IGNORED,   /* nothing to change, recorded in processed_events */
+    INV_DUPLICATE, /* event_id already applied: nothing done */
+    INV_POISON,    /* can never apply: dead letter */
+    INV_TRANSIENT, /* lock/statement timeout, deadlock: try again */
+};
+
+struct inv_item {
+    const struct evt *ev; /* borrowed */
+    const char *topic;    /* borrowed */
+    int32_t partition;
+    int64_t offset;
+    enum inv_res res;     /* filled by inv_apply */
+    char detail[256];     /* e.g. "reserved", or the poison/transient reason */
+};
+
+/* Statements inv_apply needs; pass them to pg_new. */
+extern const struct pg_stmt inv_stmts[];
+extern const size_t inv_nstmts;
+
+/* Applies items[0..n) in one transaction. On PG_OK every item has res set
+ * (the transaction committed). Otherwise nothing was committed: PG_OUTAGE
+ * (reconnect), PG_TRANSIENT or PG_ERROR (the batch as a whole failed; err
+ * says why; apply the items one by one to find the culprit). */
+enum pg_class inv_apply(struct pg *p, struct inv_item *items, size_t n, long default_hold,
+                        char *err, size_t errlen);
+
+const char *inv_res_name(enum inv_res r);
+
+/* Appends a PostgreSQL text[] literal of strs to buf (size bytes).
+ * Returns the length written, or -1 if it does not fit. */
+int inv_text_array(char *buf, size_t size, const char *const *strs, size_t n);
+
+#endif

@@ -1,0 +1,146 @@
+#include "kafka.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+int kafka_env_to_prop(const char *name, char *out, size_t outlen)
+{
+    if (strncmp(name, "RDKAFKA_", 8) != 0 || name[8] == '\0')
+        return -1;
+    size_t n = 0;
+    for (const char *p = name + 8; *p; p++) {
+        if (n + 1 >= outlen)
+            return -1;
+        out[n++] = *p == '_' ? '.' : (char)tolower((unsigned char)*p);
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, const char *var,
+                    char *err, size_t errlen)
+{
+    char why[512];
+    if (rd_kafka_conf_set(conf, name, value, why, sizeof(why)) == RD_KAFKA_CONF_OK)
+        return 0;
+    if (var)
+        snprintf(err, errlen, "invalid configuration: %s=\"%.200s\": %s", var, value, why);
+    else
+        snprintf(err, errlen, "invalid configuration: %s=\"%.200s\": %s", name, value, why);
+    return -1;
+}
+
+rd_kafka_conf_t *kafka_conf_new(const char *brokers, const struct kafka_prop *defaults,
+                                size_t ndefaults, const char *const *environ_vars, char *err,
+                                size_t errlen)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (conf_set(conf, "bootstrap.servers", brokers, "KAFKA_BROKERS", err, errlen))
+        goto fail;
+    for (size_t i = 0; i < ndefaults; i++)
+        if (conf_set(conf, defaults[i].name, defaults[i].value, NULL, err, errlen))
+            goto fail;
+    for (const char *const *e = environ_vars; e && *e; e++) {
+        char var[256], prop[256];
+        const char *eq = strchr(*e, '=');
+        if (strncmp(*e, "RDKAFKA_", 8) != 0 || !eq || (size_t)(eq - *e) >= sizeof(var))
+            continue;
+        snprintf(var, sizeof(var), "%.*s", (int)(eq - *e), *e);
+        if (kafka_env_to_prop(var, prop, sizeof(prop))) {
+            snprintf(err, errlen, "invalid configuration: %s: not a librdkafka property name", var);
+            goto fail;
+        }
+        if (conf_set(conf, prop, eq + 1, var, err, errlen))
+            goto fail;
+    }
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group, const char *client_id,
+                               const char *const *environ_vars,
+                               void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                                                    rd_kafka_topic_partition_list_t *, void *),
+                               void *opaque, char *err, size_t errlen)
+{
+    const struct kafka_prop defaults[] = {
+        {"group.id", group},
+        {"client.id", client_id},
+        {"enable.auto.offset.store", "false"},
+        {"enable.auto.commit", "true"},
+        {"auto.commit.interval.ms", "1000"},
+        {"auto.offset.reset", "earliest"},
+        {"enable.partition.eof", "false"},
+        {"session.timeout.ms", "10000"},
+        {"heartbeat.interval.ms", "1000"},
+        {"queued.max.messages.kbytes", "16384"},
+        {"fetch.wait.max.ms", "100"},
+        {"partition.assignment.strategy", "range,roundrobin"},
+    };
+    rd_kafka_conf_t *conf = kafka_conf_new(brokers, defaults, sizeof(defaults) / sizeof(*defaults),
+                                           environ_vars, err, errlen);
+    if (!conf)
+        return NULL;
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, opaque);
+    char why[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(err, errlen, "kafka consumer: %s", why);
+        return NULL;
+    }
+    /* rk owns conf now */
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+rd_kafka_t *kafka_producer_new(const char *brokers, const char *client_id,
+                               const char *const *environ_vars,
+                               void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                               void *opaque, char *err, size_t errlen)
+{
+    const struct kafka_prop defaults[] = {
+        {"client.id", client_id},
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"linger.ms", "5"},
+        {"message.timeout.ms", "30000"},
+        {"queue.buffering.max.messages", "100000"},
+    };
+    rd_kafka_conf_t *conf = kafka_conf_new(brokers, defaults, sizeof(defaults) / sizeof(*defaults),
+                                           environ_vars, err, errlen);
+    if (!conf)
+        return NULL;
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_conf_set_opaque(conf, opaque);
+    char why[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(err, errlen, "kafka producer: %s", why);
+        return NULL;
+    }
+    return rk;
+}
+
+int kafka_header_get(const rd_kafka_message_t *m, const char *name, char *out, size_t outlen)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    const void *val;
+    size_t size;
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    if (rd_kafka_header_get_last(hdrs, name, &val, &size) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    if (!val)
+        size = 0;
+    if (size >= outlen)
+        size = outlen - 1;
+    memcpy(out, val, size);
+    out[size] = '\0';
+    return 0;
+}

@@ -1,0 +1,50 @@
+/* kafka: librdkafka configuration and client construction.
+ *
+ * Every client gets bootstrap.servers from KAFKA_BROKERS and then every
+ * RDKAFKA_<NAME> variable (name lower-cased, '_' read as '.'), so an
+ * operator can override any librdkafka property, ours included. */
+#ifndef STOCKFLOW_KAFKA_H
+#define STOCKFLOW_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A property default applied before the RDKAFKA_* overrides. */
+struct kafka_prop {
+    const char *name;
+    const char *value;
+};
+
+/* Builds a configuration: defaults, then bootstrap servers, then RDKAFKA_*
+ * from environ_vars (NULL-terminated "NAME=value" strings). Returns NULL with
+ * one line in err naming the variable on a bad value. Caller owns the conf. */
+rd_kafka_conf_t *kafka_conf_new(const char *brokers, const struct kafka_prop *defaults,
+                                size_t ndefaults, const char *const *environ_vars, char *err,
+                                size_t errlen);
+
+/* Converts RDKAFKA_SESSION_TIMEOUT_MS to session.timeout.ms. Returns 0, or
+ * -1 if name has no RDKAFKA_ prefix or does not fit. */
+int kafka_env_to_prop(const char *name, char *out, size_t outlen);
+
+/* Creates a high-level consumer in group `group`, with offsets stored only
+ * by the application (enable.auto.offset.store=false) and auto-committed.
+ * Returns NULL with one line in err. */
+rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group, const char *client_id,
+                               const char *const *environ_vars,
+                               void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                                                    rd_kafka_topic_partition_list_t *, void *),
+                               void *opaque, char *err, size_t errlen);
+
+/* Creates an idempotent producer (acks=all) whose delivery reports go to
+ * dr_cb. Returns NULL with one line in err. */
+rd_kafka_t *kafka_producer_new(const char *brokers, const char *client_id,
+                               const char *const *environ_vars,
+                               void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                               void *opaque, char *err, size_t errlen);
+
+/* Finds header `name` on m and copies its value NUL-terminated into out.
+ * Returns 0, or -1 when absent. */
+int kafka_header_get(const rd_kafka_message_t *m, const char *name, char *out, size_t outlen);
+
+#endif

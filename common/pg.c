@@ -1,0 +1,146 @@
+#include "pg.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct pg {
+    PGconn *conn;
+    char *url;
+    char *app_name;
+    long lock_timeout_ms;
+    long statement_timeout_ms;
+    const struct pg_stmt *stmts;
+    size_t nstmts;
+};
+
+int pg_new(struct pg **out, const char *url, const char *app_name, long lock_timeout_ms,
+           long statement_timeout_ms, const struct pg_stmt *stmts, size_t nstmts)
+{
+    struct pg *p = calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    p->url = strdup(url);
+    p->app_name = strdup(app_name);
+    if (!p->url || !p->app_name) {
+        pg_free(p);
+        return -ENOMEM;
+    }
+    p->lock_timeout_ms = lock_timeout_ms;
+    p->statement_timeout_ms = statement_timeout_ms;
+    p->stmts = stmts;
+    p->nstmts = nstmts;
+    *out = p;
+    return 0;
+}
+
+void pg_free(struct pg *p)
+{
+    if (!p)
+        return;
+    if (p->conn)
+        PQfinish(p->conn);
+    free(p->url);
+    free(p->app_name);
+    free(p);
+}
+
+PGconn *pg_conn(struct pg *p)
+{
+    return p->conn;
+}
+
+const char *pg_class_name(enum pg_class c)
+{
+    static const char *const names[] = {"ok", "transient", "outage", "error"};
+    return names[c];
+}
+
+void pg_errline(PGconn *c, const PGresult *r, char *err, size_t errlen)
+{
+    const char *msg = r ? PQresultErrorMessage(r) : NULL;
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (!msg || !*msg)
+        msg = c ? PQerrorMessage(c) : "no connection";
+    int n = snprintf(err, errlen, "%s%s%s", state ? state : "", state ? " " : "", msg);
+    /* one line: fold newlines, drop the trailing one */
+    for (int i = 0; i < n && (size_t)i < errlen; i++)
+        if (err[i] == '\n' || err[i] == '\r')
+            err[i] = ' ';
+    for (size_t k = strlen(err); k > 0 && err[k - 1] == ' '; k--)
+        err[k - 1] = '\0';
+}
+
+enum pg_class pg_classify(PGconn *c, const PGresult *r)
+{
+    if (!c || PQstatus(c) != CONNECTION_OK)
+        return PG_OUTAGE;
+    const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (!st)
+        return r ? PG_ERROR : PG_OUTAGE;
+    if (!strncmp(st, "08", 2) || !strncmp(st, "57P", 3) || !strncmp(st, "53", 2) ||
+        !strcmp(st, "25P03"))
+        return PG_OUTAGE; /* connection, admin shutdown, resources, idle timeout */
+    if (!strcmp(st, "40001") || !strcmp(st, "40P01") || !strcmp(st, "55P03") ||
+        !strcmp(st, "57014"))
+        return PG_TRANSIENT;
+    return PG_ERROR;
+}
+
+enum pg_class pg_exec(struct pg *p, const char *sql, char *err, size_t errlen)
+{
+    if (!p->conn) {
+        snprintf(err, errlen, "not connected");
+        return PG_OUTAGE;
+    }
+    PGresult *r = PQexec(p->conn, sql);
+    ExecStatusType s = PQresultStatus(r);
+    enum pg_class c = PG_OK;
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+        c = pg_classify(p->conn, r);
+        pg_errline(p->conn, r, err, errlen);
+    }
+    PQclear(r);
+    return c;
+}
+
+static enum pg_class pg_setup(struct pg *p, char *err, size_t errlen)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SET lock_timeout = %ld; SET statement_timeout = %ld",
+             p->lock_timeout_ms, p->statement_timeout_ms);
+    enum pg_class c = pg_exec(p, sql, err, errlen);
+    for (size_t i = 0; c == PG_OK && i < p->nstmts; i++) {
+        PGresult *r = PQprepare(p->conn, p->stmts[i].name, p->stmts[i].sql, p->stmts[i].nparams,
+                                NULL);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            c = pg_classify(p->conn, r);
+            pg_errline(p->conn, r, err, errlen);
+        }
+        PQclear(r);
+    }
+    return c;
+}
+
+enum pg_class pg_connect(struct pg *p, char *err, size_t errlen)
+{
+    if (p->conn)
+        PQfinish(p->conn);
+    const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
+    const char *vals[] = {p->url, p->app_name, "5", NULL};
+    p->conn = PQconnectdbParams(keys, vals, 1);
+    if (!p->conn || PQstatus(p->conn) != CONNECTION_OK) {
+        pg_errline(p->conn, NULL, err, errlen);
+        if (p->conn)
+            PQfinish(p->conn);
+        p->conn = NULL;
+        return PG_OUTAGE;
+    }
+    enum pg_class c = pg_setup(p, err, errlen);
+    if (c != PG_OK) {
+        PQfinish(p->conn);
+        p->conn = NULL;
+    }
+    return c;
+}

@@ -1,0 +1,52 @@
+/* pg: the PostgreSQL connection of a worker, and error classification.
+ *
+ * A struct pg owns one libpq connection. pg_connect (re)connects and sets
+ * the session up (timeouts, application_name, prepared statements); callers
+ * reconnect after PG_OUTAGE. Not thread-safe: one struct pg per thread. */
+#ifndef STOCKFLOW_PG_H
+#define STOCKFLOW_PG_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+enum pg_class {
+    PG_OK = 0,
+    PG_TRANSIENT, /* deadlock, serialization failure, lock or statement timeout */
+    PG_OUTAGE,    /* connection lost or server unavailable: pause and reconnect */
+    PG_ERROR,     /* any other error: a bug or a bad input */
+};
+
+struct pg;
+
+/* Statements prepared on every (re)connection. */
+struct pg_stmt {
+    const char *name;
+    const char *sql;
+    int nparams;
+};
+
+/* Copies url and app_name; stmts is borrowed for the life of the struct.
+ * Does not connect. Returns 0 or -ENOMEM. */
+int pg_new(struct pg **out, const char *url, const char *app_name, long lock_timeout_ms,
+           long statement_timeout_ms, const struct pg_stmt *stmts, size_t nstmts);
+void pg_free(struct pg *p); /* NULL is a no-op */
+
+/* Connects (dropping any old connection) and prepares the statements.
+ * Returns PG_OK, or PG_OUTAGE / PG_ERROR with one line in err. */
+enum pg_class pg_connect(struct pg *p, char *err, size_t errlen);
+
+/* The live connection, or NULL when not connected. Borrowed. */
+PGconn *pg_conn(struct pg *p);
+
+/* Classifies a failed result (r may be NULL) on connection c. */
+enum pg_class pg_classify(PGconn *c, const PGresult *r);
+
+/* Runs one statement without parameters; PG_OK when it succeeded. */
+enum pg_class pg_exec(struct pg *p, const char *sql, char *err, size_t errlen);
+
+/* Copies the error of r (or of the connection) as one line into err. */
+void pg_errline(PGconn *c, const PGresult *r, char *err, size_t errlen);
+
+const char *pg_class_name(enum pg_class c);
+
+#endif

@@ -1,0 +1,96 @@
+/* stockctl migrate: applies the embedded migrations in order, each in its
+ * own transaction with its version recorded, under an advisory lock so two
+ * runs at once apply each version exactly once. */
+#include "log.h"
+#include "migrations.h"
+#include "pg.h"
+#include "stockctl.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define MIGRATE_LOCK_KEY 7415001
+
+static const char *const setup_sql =
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())";
+
+static int is_applied(PGconn *c, const char *version, int *applied)
+{
+    const char *p[1] = {version};
+    PGresult *r = PQexecParams(c, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL,
+                               p, NULL, NULL, 0);
+    int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    *applied = ok && PQntuples(r) > 0;
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+static int apply_one(struct pg *p, const struct migration *m, char *err, size_t errlen)
+{
+    PGconn *c = pg_conn(p);
+    const char *v[1] = {m->version};
+    if (pg_exec(p, "BEGIN", err, errlen) != PG_OK)
+        return -1;
+    if (pg_exec(p, m->sql, err, errlen) != PG_OK)
+        goto fail;
+    PGresult *r = PQexecParams(c, "INSERT INTO schema_migrations (version) VALUES ($1)", 1, NULL,
+                               v, NULL, NULL, 0);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        pg_errline(c, r, err, errlen);
+    PQclear(r);
+    if (!ok || pg_exec(p, "COMMIT", err, errlen) != PG_OK)
+        goto fail;
+    return 0;
+fail:
+    PQclear(PQexec(c, "ROLLBACK"));
+    return -1;
+}
+
+static int migrate_all(struct pg *p, int *napplied, char *err, size_t errlen)
+{
+    char lock[96];
+    snprintf(lock, sizeof(lock), "SELECT pg_advisory_lock(%d)", MIGRATE_LOCK_KEY);
+    if (pg_exec(p, "SET client_min_messages = warning", err, errlen) != PG_OK ||
+        pg_exec(p, lock, err, errlen) != PG_OK || pg_exec(p, setup_sql, err, errlen) != PG_OK)
+        return -1;
+    for (unsigned i = 0; i < n_migrations; i++) {
+        int applied;
+        if (is_applied(pg_conn(p), migrations[i].version, &applied)) {
+            pg_errline(pg_conn(p), NULL, err, errlen);
+            return -1;
+        }
+        if (applied)
+            continue;
+        if (apply_one(p, &migrations[i], err, errlen))
+            return -1;
+        printf("applied %s\n", migrations[i].version);
+        (*napplied)++;
+    }
+    return 0;
+}
+
+int cmd_migrate(const struct cfg *c, int argc, char **argv)
+{
+    if (argc > 1) {
+        fprintf(stderr, "stockctl migrate: unexpected argument \"%s\"\n", argv[1]);
+        return EXIT_USAGE;
+    }
+    struct pg *p = NULL;
+    char err[1024];
+    int napplied = 0, rc = EXIT_OK;
+    if (pg_new(&p, c->database_url, "stockctl migrate", 60000, 0, NULL, 0))
+        return EXIT_FAIL;
+    if (pg_connect(p, err, sizeof(err)) != PG_OK) {
+        fprintf(stderr, "stockctl migrate: cannot connect to PostgreSQL: %s\n", err);
+        rc = EXIT_UNREACHABLE;
+    } else if (migrate_all(p, &napplied, err, sizeof(err))) {
+        fprintf(stderr, "stockctl migrate: %s\n", err);
+        rc = EXIT_FAIL;
+    } else {
+        printf("schema up to date (%u migrations, %d applied now)\n", n_migrations, napplied);
+    }
+    pg_free(p);
+    return rc;
+}

@@ -1,0 +1,14 @@
+/* migrations: the numbered SQL files of schemas/sql, embedded at build time
+ * in file-name order, so stockctl needs no files at run time. */
+#ifndef STOCKFLOW_MIGRATIONS_H
+#define STOCKFLOW_MIGRATIONS_H
+
+struct migration {
+    const char *version; /* file name without .sql, e.g. "001_core" */
+    const char *sql;
+};
+
+extern const struct migration migrations[];
+extern const unsigned n_migrations;
+
+#endif
