@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian 12 machine as root (or a developer
+# machine with the packages installed). .ci/run calls exactly this.
+#
+#   1. installs the Debian packages it needs (scripts/install-deps.sh)
+#   2. builds with warnings as errors (build/) and runs unit + integration
+#      tests against a throwaway PostgreSQL cluster and the development broker
+#   3. builds with -Db_sanitize=address,undefined (build-asan/) and runs the
+#      same tests, so every worker runs under ASan/UBSan
+#   4. runs the unit tests and one integration test with every worker under
+#      valgrind (memcheck, leaks are errors)
+#
+# Ends with one line "N passed, M failed". Options: --quick (step 2 only).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+scripts/install-deps.sh
+
+tmp=$(mktemp -d /tmp/stockflow-test.XXXXXX)
+cleanup() {
+  "$root/deploy/pg-local.sh" stop "$tmp/pg" >/dev/null 2>&1 || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+passed=0 failed=0
+# Runs `meson test` with the given arguments and adds its counts.
+run_meson_test() {
+  local log="$tmp/meson-test.log" rc=0
+  meson test "$@" --print-errorlogs 2>&1 | tee "$log" || rc=$?
+  local ok fail
+  ok=$(awk '/^Ok:/ {print $2}' "$log" | tail -n 1)
+  fail=$(awk '/^(Fail|Timeout|Unexpected Pass):/ {s += $NF} END {print s + 0}' "$log")
+  passed=$((passed + ${ok:-0}))
+  failed=$((failed + ${fail:-0}))
+  if [ "$rc" -ne 0 ] && [ "${fail:-0}" -eq 0 ]; then failed=$((failed + 1)); fi
+}
+
+setup_build() { # dir, meson options...
+  local dir=$1
+  shift
+  if [ -d "$dir" ]; then
+    meson setup --reconfigure "$dir" "$@" >/dev/null
+  else
+    meson setup "$dir" "$@" >/dev/null
+  fi
+  ninja -C "$dir"
+}
+
+echo "== build (warnings are errors)"
+setup_build build
+
+echo "== throwaway PostgreSQL cluster"
+PG_LOCAL_FAST=1 deploy/pg-local.sh start "$tmp/pg" >/dev/null
+# shellcheck disable=SC1091
+. "$tmp/pg/env"
+export PG_ADMIN_URL
+
+echo "== unit and integration tests"
+run_meson_test -C build
+
+if [ "$quick" -eq 0 ]; then
+  echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
+  setup_build build-asan -Db_sanitize=address,undefined -Db_lundef=false
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  run_meson_test -C build-asan
+  unset ASAN_OPTIONS UBSAN_OPTIONS
+
+  echo "== valgrind (memcheck; errors and definite leaks fail)"
+  vg="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
+  run_meson_test -C build --suite unit --wrapper "$vg" --timeout-multiplier 4
+  WORKER_WRAPPER="$vg" run_meson_test -C build --suite integration --timeout-multiplier 4 t_poison t_last_unit
+fi
+
+echo
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
