@@ -1,0 +1,437 @@
+/* evt_parse over the real, embedded schemas: a table of accept/reject cases
+ * (each rejection checked for a substring of its one-line error), then the
+ * fields read from accepted events. */
+#include "evt.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ID "\"event_id\":\"e-1\""
+#define AT "\"occurred_at\":\"2024-05-01T12:00:00Z\""
+#define T(x) "\"type\":\"" x "\""
+#define LINE "{\"sku\":\"A\",\"qty\":1}"
+#define OC(fields) "{" ID "," T("order.created") "," AT ",\"order_id\":\"o-1\"," fields "}"
+#define OCL(extra) OC("\"lines\":[" LINE "]" extra)
+#define SR(fields) "{" ID "," T("stock.received") "," AT ",\"sku\":\"A\"," fields "}"
+#define SA(fields) "{" ID "," T("stock.adjusted") "," AT ",\"sku\":\"A\"," fields "}"
+#define PS(fields) "{" ID "," T("payment.succeeded") "," AT ",\"order_id\":\"o-1\"" fields "}"
+#define RAW(s) s, sizeof(s) - 1
+
+/* In 'json', "<<N:unit>>" stands for unit repeated N times and "<<N,unit>>"
+ * for the same joined by commas. */
+struct ecase {
+    const char *name;
+    const char *json;
+    size_t len;      /* bytes of json when it holds a NUL; 0: strlen */
+    size_t pad_to;   /* spaces appended up to this size (0: none) */
+    const char *err; /* NULL: accepted; else a substring of the error */
+};
+
+/* clang-format off */
+static const struct ecase cases[] = {
+    /* accepted */
+    {"order.created, minimal", OCL(""), 0, 0, NULL},
+    {"order.cancelled", "{" ID "," T("order.cancelled") "," AT ",\"order_id\":\"o-1\"}", 0, 0, NULL},
+    {"payment.succeeded with amount and currency", PS(",\"amount\":0,\"currency\":\"EUR\""), 0, 0, NULL},
+    {"payment.failed without reason", "{" ID "," T("payment.failed") "," AT ",\"order_id\":\"o\"}", 0, 0, NULL},
+    {"stock.adjusted negative", SA("\"delta\":-5,\"reason\":\"count\""), 0, 0, NULL},
+    {"unknown fields are ignored", OC("\"lines\":[{\"sku\":\"A\",\"qty\":1,\"x\":[]}],\"note\":{\"a\":null}"), 0, 0, NULL},
+    {"hold_seconds 1", OCL(",\"hold_seconds\":1"), 0, 0, NULL},
+    {"hold_seconds 604800", OCL(",\"hold_seconds\":604800"), 0, 0, NULL},
+    {"event_id 128 chars", "{\"event_id\":\"<<128:a>>\"," T("order.cancelled") "," AT ",\"order_id\":\"o\"}", 0, 0, NULL},
+    {"event_id 128 two-byte code points", "{\"event_id\":\"<<128:é>>\"," T("order.cancelled") "," AT ",\"order_id\":\"o\"}", 0, 0, NULL},
+    {"event_id 128 four-byte code points", "{\"event_id\":\"<<128:😀>>\"," T("order.cancelled") "," AT ",\"order_id\":\"o\"}", 0, 0, NULL},
+    {"event_id 128 escaped surrogate pairs", "{\"event_id\":\"<<128:\\ud83d\\ude00>>\"," T("order.cancelled") "," AT ",\"order_id\":\"o\"}", 0, 0, NULL},
+    {"order_id 128 chars", "{" ID "," T("order.cancelled") "," AT ",\"order_id\":\"<<128:o>>\"}", 0, 0, NULL},
+    {"100 lines", OC("\"lines\":[<<100," LINE ">>]"), 0, 0, NULL},
+    {"qty 1000000", OC("\"lines\":[{\"sku\":\"A\",\"qty\":1000000}]"), 0, 0, NULL},
+    {"qty 1.0 is an integer", OC("\"lines\":[{\"sku\":\"A\",\"qty\":1.0}]"), 0, 0, NULL},
+    {"sku 64 chars", OC("\"lines\":[{\"sku\":\"<<64:s>>\",\"qty\":1}]"), 0, 0, NULL},
+    {"duplicate sku lines (summed later)", OC("\"lines\":[" LINE "," LINE "]"), 0, 0, NULL},
+    {"stock.received qty 1000000000", SR("\"qty\":1000000000"), 0, 0, NULL},
+    {"stock.adjusted delta -1000000000", SA("\"delta\":-1000000000,\"reason\":\"r\""), 0, 0, NULL},
+    {"reason 256 chars", SA("\"delta\":1,\"reason\":\"<<256:r>>\""), 0, 0, NULL},
+    {"exactly 65536 bytes", OCL(""), 0, EVT_MAX_BYTES, NULL},
+    {"whitespace around", " \n\t" OCL("") "\r\n ", 0, 0, NULL},
+    {"64 nested levels", OCL(",\"x\":<<63:[>><<63:]>>"), 0, 0, NULL},
+    /* size and JSON text */
+    {"65537 bytes", OCL(""), 0, EVT_MAX_BYTES + 1, "too large: 65537 bytes (limit 65536)"},
+    {"empty", "", 0, 0, "invalid JSON: empty message"},
+    {"whitespace only", "  ", 0, 0, "invalid JSON"},
+    {"trailing garbage", OCL("") "x", 0, 0, "invalid JSON"},
+    {"two objects", OCL("") OCL(""), 0, 0, "invalid JSON"},
+    {"syntax error", "{\"event_id\":}", 0, 0, "invalid JSON"},
+    {"single quotes", "{'event_id':'e'}", 0, 0, "invalid JSON"},
+    {"unterminated", "{\"event_id\":\"e", 0, 0, "invalid JSON"},
+    {"comment", "/*x*/" OCL(""), 0, 0, "invalid JSON: unexpected comment"},
+    {"UTF-8 BOM", "\xEF\xBB\xBF" OCL(""), 0, 0, "invalid JSON: unexpected non-ASCII byte 0xef"},
+    {"\\u0000 in event_id", "{\"event_id\":\"a\\u0000b\"," T("order.cancelled") "," AT ",\"order_id\":\"o\"}", 0, 0, "invalid JSON: string contains U+0000"},
+    {"\\u0000 in an unknown field", OCL(",\"note\":\"\\u0000\""), 0, 0, "U+0000"},
+    {"\\u0000 in a key", OCL(",\"a\\u0000\":1"), 0, 0, "U+0000"},
+    {"raw NUL byte in a string", RAW("{\"event_id\":\"a\0b\"}"), 0, "invalid JSON: control character 0x00"},
+    {"raw NUL byte after the object", RAW("{\"event_id\":\"a\"}\0"), 0, "invalid JSON: unexpected byte 0x00"},
+    {"raw newline in a string", "{\"event_id\":\"a\nb\"}", 0, 0, "invalid JSON: control character 0x0a"},
+    {"invalid UTF-8", OCL(",\"note\":\"\xC3\x28\""), 0, 0, "invalid JSON: invalid UTF-8 at byte"},
+    {"overlong UTF-8", OCL(",\"note\":\"\xC0\xAF\""), 0, 0, "invalid UTF-8"},
+    {"UTF-8 encoded surrogate", OCL(",\"note\":\"\xED\xA0\x80\""), 0, 0, "invalid UTF-8"},
+    {"UTF-8 beyond U+10FFFF", OCL(",\"note\":\"\xF4\x90\x80\x80\""), 0, 0, "invalid UTF-8"},
+    {"UTF-8 cut short", "{\"event_id\":\"\xE2\x82", 0, 0, "invalid UTF-8"},
+    {"lone high surrogate escape", OCL(",\"note\":\"\\ud800x\""), 0, 0, "invalid JSON: unpaired surrogate \\uD800"},
+    {"lone low surrogate escape", OCL(",\"note\":\"\\udc00\""), 0, 0, "unpaired surrogate \\uDC00"},
+    {"65 nested levels", OCL(",\"x\":<<64:[>><<64:]>>"), 0, 0, "invalid JSON: too deep: more than 64"},
+    {"duplicate key", OCL(",\"order_id\":\"o-2\""), 0, 0, "invalid JSON: duplicate key \"order_id\""},
+    {"duplicate key, nested", OC("\"lines\":[{\"sku\":\"A\",\"qty\":1,\"qty\":2}]"), 0, 0, "duplicate key \"qty\""},
+    {"duplicate key among many", OCL(",\"k\":{<<40,\"a\":1>>}"), 0, 0, "duplicate key \"a\""},
+    /* object and type */
+    {"array", "[" OCL("") "]", 0, 0, "not an object"},
+    {"string", "\"order.created\"", 0, 0, "not an object"},
+    {"number", "42", 0, 0, "not an object"},
+    {"null", "null", 0, 0, "not an object"},
+    {"unknown type", "{" ID "," T("foo") "," AT "}", 0, 0, "unknown type: \"foo\""},
+    {"type differs in case", "{" ID "," T("Order.Created") "," AT "}", 0, 0, "unknown type: \"Order.Created\""},
+    {"no type", "{" ID "," AT "}", 0, 0, "unknown type: no \"type\" field"},
+    {"type not a string", "{" ID ",\"type\":5," AT "}", 0, 0, "unknown type: \"type\" is not a string"},
+    /* schema: missing, wrong types, bounds */
+    {"missing event_id", "{" T("order.cancelled") "," AT ",\"order_id\":\"o\"}", 0, 0, "schema order.cancelled: /: missing required property \"event_id\""},
+    {"missing occurred_at", "{" ID "," T("order.cancelled") ",\"order_id\":\"o\"}", 0, 0, "/: missing required property \"occurred_at\""},
+    {"missing order_id", "{" ID "," T("order.cancelled") "," AT "}", 0, 0, "/: missing required property \"order_id\""},
+    {"missing lines", OC("\"hold_seconds\":5"), 0, 0, "schema order.created: /: missing required property \"lines\""},
+    {"missing delta", SA("\"reason\":\"r\""), 0, 0, "/: missing required property \"delta\""},
+    {"missing reason", SA("\"delta\":1"), 0, 0, "/: missing required property \"reason\""},
+    {"missing qty in a line", OC("\"lines\":[{\"sku\":\"A\"}]"), 0, 0, "/lines/0: missing required property \"qty\""},
+    {"event_id empty", "{\"event_id\":\"\"," T("order.cancelled") "," AT ",\"order_id\":\"o\"}", 0, 0, "/event_id: string shorter than minLength 1"},
+    {"event_id 129 chars", "{\"event_id\":\"<<129:a>>\"," T("order.cancelled") "," AT ",\"order_id\":\"o\"}", 0, 0, "/event_id: string longer than maxLength 128"},
+    {"event_id 129 two-byte code points", "{\"event_id\":\"<<129:é>>\"," T("order.cancelled") "," AT ",\"order_id\":\"o\"}", 0, 0, "/event_id: string longer than maxLength 128"},
+    {"event_id a number", "{\"event_id\":5," T("order.cancelled") "," AT ",\"order_id\":\"o\"}", 0, 0, "/event_id: expected string, got integer 5"},
+    {"order_id empty", "{" ID "," T("order.cancelled") "," AT ",\"order_id\":\"\"}", 0, 0, "/order_id: string shorter than minLength 1"},
+    {"order_id 129 chars", "{" ID "," T("payment.failed") "," AT ",\"order_id\":\"<<129:o>>\"}", 0, 0, "schema payment.failed: /order_id: string longer than maxLength 128"},
+    {"order_id null", "{" ID "," T("order.cancelled") "," AT ",\"order_id\":null}", 0, 0, "/order_id: expected string, got null"},
+    {"lines empty", OC("\"lines\":[]"), 0, 0, "/lines: array has 0 items, fewer than minItems 1"},
+    {"101 lines", OC("\"lines\":[<<101," LINE ">>]"), 0, 0, "/lines: array has 101 items, more than maxItems 100"},
+    {"lines an object", OC("\"lines\":{}"), 0, 0, "/lines: expected array, got object"},
+    {"line a string", OC("\"lines\":[\"A\"]"), 0, 0, "/lines/0: expected object, got string \"A\""},
+    {"qty 0", OC("\"lines\":[" LINE ",{\"sku\":\"B\",\"qty\":0}]"), 0, 0, "/lines/1/qty: 0 is less than minimum 1"},
+    {"qty 1000001", OC("\"lines\":[{\"sku\":\"A\",\"qty\":1000001}]"), 0, 0, "/lines/0/qty: 1000001 is greater than maximum 1000000"},
+    {"qty 1.5", OC("\"lines\":[{\"sku\":\"A\",\"qty\":1.5}]"), 0, 0, "/lines/0/qty: expected integer, got number 1.5"},
+    {"qty a string", OC("\"lines\":[{\"sku\":\"A\",\"qty\":\"1\"}]"), 0, 0, "/lines/0/qty: expected integer, got string \"1\""},
+    {"qty huge", OC("\"lines\":[{\"sku\":\"A\",\"qty\":1e400}]"), 0, 0, "/lines/0/qty: 1e400 is greater than maximum"},
+    {"sku empty", OC("\"lines\":[{\"sku\":\"\",\"qty\":1}]"), 0, 0, "/lines/0/sku: string shorter than minLength 1"},
+    {"sku 65 chars", OC("\"lines\":[{\"sku\":\"<<65:s>>\",\"qty\":1}]"), 0, 0, "/lines/0/sku: string longer than maxLength 64"},
+    {"hold_seconds 0", OCL(",\"hold_seconds\":0"), 0, 0, "/hold_seconds: 0 is less than minimum 1"},
+    {"hold_seconds 604801", OCL(",\"hold_seconds\":604801"), 0, 0, "/hold_seconds: 604801 is greater than maximum 604800"},
+    {"hold_seconds 1.5", OCL(",\"hold_seconds\":1.5"), 0, 0, "/hold_seconds: expected integer"},
+    {"stock.received qty 0", SR("\"qty\":0"), 0, 0, "schema stock.received: /qty: 0 is less than minimum 1"},
+    {"stock.received qty 1000000001", SR("\"qty\":1000000001"), 0, 0, "/qty: 1000000001 is greater than maximum 1000000000"},
+    {"stock.received sku empty", "{" ID "," T("stock.received") "," AT ",\"sku\":\"\",\"qty\":1}", 0, 0, "/sku: string shorter than minLength 1"},
+    {"delta 0", SA("\"delta\":0,\"reason\":\"r\""), 0, 0, "schema stock.adjusted: /delta: 0 is not allowed"},
+    {"delta -0.0", SA("\"delta\":-0.0,\"reason\":\"r\""), 0, 0, "/delta: -0.0 is not allowed"},
+    {"delta 1.5", SA("\"delta\":1.5,\"reason\":\"r\""), 0, 0, "/delta: expected integer, got number 1.5"},
+    {"delta -1000000001", SA("\"delta\":-1000000001,\"reason\":\"r\""), 0, 0, "/delta: -1000000001 is less than minimum -1000000000"},
+    {"reason empty", SA("\"delta\":1,\"reason\":\"\""), 0, 0, "/reason: string shorter than minLength 1"},
+    {"reason 257 chars", SA("\"delta\":1,\"reason\":\"<<257:r>>\""), 0, 0, "/reason: string longer than maxLength 256"},
+    {"amount negative", PS(",\"amount\":-0.01"), 0, 0, "/amount: -0.01 is less than minimum 0"},
+    {"currency lower case", PS(",\"currency\":\"eur\""), 0, 0, "/currency: \"eur\" does not match pattern"},
+    {"currency 4 letters", PS(",\"currency\":\"EURO\""), 0, 0, "/currency: \"EURO\" does not match pattern"},
+    {"occurred_at without zone", "{" ID "," T("order.cancelled") ",\"occurred_at\":\"2024-05-01T12:00:00\",\"order_id\":\"o\"}", 0, 0, "/occurred_at: \"2024-05-01T12:00:00\" is not an RFC 3339 date-time"},
+    {"occurred_at month 13", "{" ID "," T("order.cancelled") ",\"occurred_at\":\"2024-13-01T12:00:00Z\",\"order_id\":\"o\"}", 0, 0, "/occurred_at: \"2024-13-01T12:00:00Z\" is not"},
+    {"occurred_at 30 February", "{" ID "," T("order.cancelled") ",\"occurred_at\":\"2024-02-30T12:00:00Z\",\"order_id\":\"o\"}", 0, 0, "/occurred_at:"},
+    {"occurred_at a date only", "{" ID "," T("order.cancelled") ",\"occurred_at\":\"2024-05-01\",\"order_id\":\"o\"}", 0, 0, "/occurred_at:"},
+    {"occurred_at epoch number", "{" ID "," T("order.cancelled") ",\"occurred_at\":1714557600,\"order_id\":\"o\"}", 0, 0, "/occurred_at: expected string"},
+};
+/* clang-format on */
+
+/* Expands the <<N:unit>> / <<N,unit>> repeats; caller frees. */
+static char *expand(const char *in, size_t *len)
+{
+    size_t cap = 256 * 1024, o = 0;
+    char *out = malloc(cap);
+    const char *p = in;
+
+    ck_assert(out != NULL);
+    while (*p) {
+        const char *end;
+        char *num_end, sep;
+        long n, i;
+        if (strncmp(p, "<<", 2) != 0) {
+            out[o++] = *p++;
+            continue;
+        }
+        n = strtol(p + 2, &num_end, 10);
+        sep = *num_end;
+        end = strstr(num_end, ">>");
+        ck_assert(end && (sep == ':' || sep == ','));
+        for (i = 0; i < n; i++) {
+            if (i && sep == ',')
+                out[o++] = ',';
+            ck_assert(o + (size_t)(end - num_end) < cap);
+            memcpy(out + o, num_end + 1, (size_t)(end - num_end - 1));
+            o += (size_t)(end - num_end - 1);
+        }
+        p = end + 2;
+    }
+    *len = o;
+    return out;
+}
+
+static struct evt_validator *validator;
+
+static void setup(void)
+{
+    char err[256];
+
+    ck_assert_msg(evt_validator_new(&validator, err, sizeof(err)) == 0, "%s", err);
+}
+
+static void teardown(void)
+{
+    evt_validator_free(validator);
+    validator = NULL;
+}
+
+START_TEST(table)
+{
+    const struct ecase *c = &cases[_i];
+    size_t len = 0;
+    char *buf = c->len ? malloc(c->len + EVT_MAX_BYTES + 2) : expand(c->json, &len);
+    char err[512];
+    struct evt e;
+    int rc;
+
+    if (c->len) {
+        memcpy(buf, c->json, c->len);
+        len = c->len;
+    }
+    if (c->pad_to) {
+        ck_assert(len <= c->pad_to);
+        memset(buf + len, ' ', c->pad_to - len);
+        len = c->pad_to;
+    }
+    rc = evt_parse(validator, buf, len, &e, err, sizeof(err));
+    free(buf);
+    if (!c->err) {
+        ck_assert_msg(rc == 0, "%s: rejected: %s", c->name, err);
+        ck_assert_ptr_nonnull(e.event_id);
+        evt_release(&e);
+        return;
+    }
+    ck_assert_msg(rc == -1, "%s: accepted, expected \"%s\"", c->name, c->err);
+    ck_assert_msg(strstr(err, c->err) != NULL, "%s: error \"%s\", expected \"%s\"", c->name, err,
+                  c->err);
+    ck_assert_msg(strchr(err, '\n') == NULL, "%s: error is not one line", c->name);
+    ck_assert_ptr_null(e.priv_);
+    ck_assert_ptr_null(e.lines);
+}
+END_TEST
+
+static void parse_ok(const char *json, struct evt *e)
+{
+    char err[512];
+
+    ck_assert_msg(evt_parse(validator, json, strlen(json), e, err, sizeof(err)) == 0, "%s", err);
+}
+
+START_TEST(order_created_fields)
+{
+    struct evt e;
+
+    parse_ok("{\"event_id\":\"e-7\",\"type\":\"order.created\","
+             "\"occurred_at\":\"2024-05-01T12:00:00.250+02:00\",\"order_id\":\"o-7\","
+             "\"lines\":[{\"sku\":\"A\",\"qty\":2},{\"sku\":\"B\",\"qty\":1.0},{\"sku\":\"A\","
+             "\"qty\":3}],"
+             "\"hold_seconds\":3600,\"sku\":\"ignored\",\"reason\":\"ignored\"}",
+             &e);
+    ck_assert_int_eq(e.type, EVT_ORDER_CREATED);
+    ck_assert_str_eq(e.type_name, "order.created");
+    ck_assert_str_eq(e.event_id, "e-7");
+    ck_assert_str_eq(e.occurred_at, "2024-05-01T12:00:00.250+02:00");
+    ck_assert_int_eq(e.occurred_at_ms, 1714557600250LL); /* 10:00:00.250Z */
+    ck_assert_str_eq(e.order_id, "o-7");
+    ck_assert_int_eq(e.hold_seconds, 3600);
+    ck_assert_ptr_null(e.sku);
+    ck_assert_ptr_null(e.reason);
+    ck_assert_uint_eq(e.n_lines, 3); /* as given: not summed */
+    ck_assert_str_eq(e.lines[0].sku, "A");
+    ck_assert_int_eq(e.lines[0].qty, 2);
+    ck_assert_str_eq(e.lines[1].sku, "B");
+    ck_assert_int_eq(e.lines[1].qty, 1);
+    ck_assert_str_eq(e.lines[2].sku, "A");
+    ck_assert_int_eq(e.lines[2].qty, 3);
+    evt_release(&e);
+    ck_assert_ptr_null(e.lines);
+    evt_release(&e); /* twice is fine */
+}
+END_TEST
+
+START_TEST(order_created_defaults)
+{
+    struct evt e;
+
+    parse_ok(OCL(""), &e);
+    ck_assert_int_eq(e.hold_seconds, 0);
+    ck_assert_uint_eq(e.n_lines, 1);
+    ck_assert_int_eq(e.occurred_at_ms, 1714564800000LL);
+    evt_release(&e);
+}
+END_TEST
+
+START_TEST(non_ascii_fields)
+{
+    struct evt e;
+
+    parse_ok("{\"event_id\":\"\\u00e9v\\ud83d\\ude00\",\"type\":\"order.cancelled\"," AT
+             ",\"order_id\":\"c\xC3\xA9\"}",
+             &e);
+    ck_assert_str_eq(e.event_id, "\xC3\xA9v\xF0\x9F\x98\x80");
+    ck_assert_str_eq(e.order_id, "c\xC3\xA9");
+    evt_release(&e);
+}
+END_TEST
+
+START_TEST(stock_fields)
+{
+    struct evt e;
+
+    parse_ok(SA("\"delta\":-7,\"reason\":\"cycle count\",\"order_id\":\"ignored\""), &e);
+    ck_assert_int_eq(e.type, EVT_STOCK_ADJUSTED);
+    ck_assert_str_eq(e.sku, "A");
+    ck_assert_int_eq(e.delta, -7);
+    ck_assert_str_eq(e.reason, "cycle count");
+    ck_assert_ptr_null(e.order_id);
+    evt_release(&e);
+    parse_ok(SR("\"qty\":1e3"), &e);
+    ck_assert_int_eq(e.type, EVT_STOCK_RECEIVED);
+    ck_assert_int_eq(e.qty, 1000);
+    ck_assert_ptr_null(e.reason);
+    evt_release(&e);
+}
+END_TEST
+
+START_TEST(payment_fields)
+{
+    struct evt e;
+
+    parse_ok("{" ID "," T("payment.failed") "," AT ",\"order_id\":\"o-9\",\"reason\":\"declined\"}",
+             &e);
+    ck_assert_int_eq(e.type, EVT_PAYMENT_FAILED);
+    ck_assert_str_eq(e.order_id, "o-9");
+    ck_assert_str_eq(e.reason, "declined");
+    evt_release(&e);
+    parse_ok(PS(",\"amount\":12.5,\"currency\":\"EUR\""), &e);
+    ck_assert_int_eq(e.type, EVT_PAYMENT_SUCCEEDED);
+    ck_assert_str_eq(e.order_id, "o-1");
+    ck_assert_ptr_null(e.sku);
+    ck_assert_uint_eq(e.n_lines, 0);
+    evt_release(&e);
+}
+END_TEST
+
+START_TEST(null_buffer_and_small_err)
+{
+    char err[24];
+    struct evt e;
+    const char *bad =
+        "{\"event_id\":\"e\",\"type\":\"\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\"}";
+    size_t i;
+
+    ck_assert_int_eq(evt_parse(validator, NULL, 0, &e, err, sizeof(err)), -1);
+    ck_assert_str_eq(err, "invalid JSON: empty mes");
+    /* a cut message never ends in half a UTF-8 sequence */
+    ck_assert_int_eq(evt_parse(validator, bad, strlen(bad), &e, err, sizeof(err)), -1);
+    ck_assert_msg(strncmp(err, "unknown type: \"", 15) == 0, "%s", err);
+    for (i = 15; err[i]; i += 2)
+        ck_assert_msg((unsigned char)err[i] == 0xC3 && (unsigned char)err[i + 1] == 0xA9, "%s",
+                      err);
+    ck_assert_int_eq(evt_parse(validator, bad, strlen(bad), &e, NULL, 0), -1);
+}
+END_TEST
+
+START_TEST(release_zeroed)
+{
+    struct evt e;
+
+    memset(&e, 0, sizeof(e));
+    evt_release(&e);
+    evt_release(NULL);
+    evt_validator_free(NULL);
+}
+END_TEST
+
+START_TEST(rfc3339)
+{
+    long long ms = 42;
+
+    ck_assert_int_eq(evt_rfc3339_ms("1970-01-01T00:00:00Z", &ms), 0);
+    ck_assert_int_eq(ms, 0);
+    ck_assert_int_eq(evt_rfc3339_ms("1970-01-01T01:30:00+01:30", &ms), 0);
+    ck_assert_int_eq(ms, 0);
+    ck_assert_int_eq(evt_rfc3339_ms("1969-12-31T23:59:59.999Z", &ms), 0);
+    ck_assert_int_eq(ms, -1);
+    ck_assert_int_eq(evt_rfc3339_ms("1969-12-31t19:00:00.0009-05:00", &ms), 0);
+    ck_assert_int_eq(ms, 0);
+    ck_assert_int_eq(evt_rfc3339_ms("2000-02-29T00:00:00z", &ms), 0);
+    ck_assert_int_eq(ms, 951782400000LL);
+    ck_assert_int_eq(evt_rfc3339_ms("2016-12-31T23:59:60Z", &ms), 0);
+    ck_assert_int_eq(ms, 1483228800000LL); /* a leap second counts as the next second */
+    ck_assert_int_eq(evt_rfc3339_ms("0001-01-01T00:00:00Z", &ms), 0);
+    ck_assert_int_eq(ms, -62135596800000LL);
+    ck_assert_int_eq(evt_rfc3339_ms("9999-12-31T23:59:59.999-23:59", &ms), 0);
+    ck_assert_int_eq(ms, 253402387139999LL);
+    ck_assert_int_eq(evt_rfc3339_ms("2024-05-01T12:00:00", &ms), -1);
+    ck_assert_int_eq(evt_rfc3339_ms("2024-13-01T12:00:00Z", &ms), -1);
+    ck_assert_int_eq(evt_rfc3339_ms("2023-02-29T12:00:00Z", &ms), -1);
+    ck_assert_int_eq(evt_rfc3339_ms("2024-05-01T12:00:00+01:00x", &ms), -1);
+    ck_assert_int_eq(evt_rfc3339_ms("", &ms), -1);
+}
+END_TEST
+
+START_TEST(type_names)
+{
+    int t;
+
+    for (t = 0; t < EVT__COUNT; t++)
+        ck_assert_ptr_nonnull(strchr(evt_type_name((enum evt_type)t), '.'));
+    ck_assert_str_eq(evt_type_name(EVT_STOCK_ADJUSTED), "stock.adjusted");
+    ck_assert_str_eq(evt_type_name(EVT__COUNT), "unknown");
+}
+END_TEST
+
+START_TEST(embedded_schemas)
+{
+    size_t n, i;
+    const struct evt_schema_src *src = evt_schema_sources(&n);
+
+    ck_assert_uint_eq(n, EVT__COUNT);
+    for (i = 0; i < n; i++)
+        ck_assert_ptr_nonnull(strstr(src[i].text, "draft-07"));
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("evt");
+    TCase *tc = tcase_create("evt");
+    SRunner *sr;
+    int failures;
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_loop_test(tc, table, 0, (int)(sizeof(cases) / sizeof(cases[0])));
+    tcase_add_test(tc, order_created_fields);
+    tcase_add_test(tc, order_created_defaults);
+    tcase_add_test(tc, non_ascii_fields);
+    tcase_add_test(tc, stock_fields);
+    tcase_add_test(tc, payment_fields);
+    tcase_add_test(tc, null_buffer_and_small_err);
+    tcase_add_test(tc, release_zeroed);
+    tcase_add_test(tc, rfc3339);
+    tcase_add_test(tc, type_names);
+    tcase_add_test(tc, embedded_schemas);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failures = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    printf("evt: %zu table cases\n", sizeof(cases) / sizeof(cases[0]));
+    return failures == 0 ? 0 : 1;
+}
