@@ -32,6 +32,7 @@ static const struct cfg_entry entries[] = {
     {"BATCH_MAX", T_LONG, "500", 1, 10000, OFF(batch_max)},
     {"PG_LOCK_TIMEOUT_MS", T_LONG, "2000", 1, 600000, OFF(lock_timeout_ms)},
     {"PG_STATEMENT_TIMEOUT_MS", T_LONG, "30000", 1, 3600000, OFF(statement_timeout_ms)},
+    {"PAYMENT_LAG_ALERT_SECONDS", T_LONG, "60", 1, 86400, OFF(payment_lag_alert_s)},
 };
 
 static int parse_long(const char *s, long *out)
@@ -88,6 +89,10 @@ int cfg_parse_backoff(const char *s, long *out, size_t max, char *err, size_t er
 static int check_brokers(const char *s, char *why, size_t whylen)
 {
     const char *p = s;
+    if (!*s) {
+        snprintf(why, whylen, "expected host:port[,host:port...]");
+        return -1;
+    }
     while (*p) {
         size_t len = strcspn(p, ",");
         const char *colon = memchr(p, ':', len);
@@ -261,9 +266,10 @@ void cfg_log(const struct cfg *c, const char *const *environ_vars)
         n += (size_t)snprintf(steps + n, sizeof(steps) - n, "%s%ld", i ? "," : "", c->retry_backoff[i]);
     log_info("config: KAFKA_BROKERS=%s DATABASE_URL=%s ALERT_WEBHOOK_URL=%s "
              "RESERVATION_HOLD_SECONDS=%ld RETRY_BACKOFF_SECONDS=%s HTTP_PORT=%ld BATCH_MAX=%ld "
-             "PG_LOCK_TIMEOUT_MS=%ld PG_STATEMENT_TIMEOUT_MS=%ld",
+             "PG_LOCK_TIMEOUT_MS=%ld PG_STATEMENT_TIMEOUT_MS=%ld PAYMENT_LAG_ALERT_SECONDS=%ld",
              c->kafka_brokers, db, hook[0] ? hook : "(unset: alerts logged only)", c->hold_seconds,
-             steps, c->http_port, c->batch_max, c->lock_timeout_ms, c->statement_timeout_ms);
+             steps, c->http_port, c->batch_max, c->lock_timeout_ms, c->statement_timeout_ms,
+             c->payment_lag_alert_s);
     for (const char *const *e = environ_vars; e && *e; e++) {
         if (strncmp(*e, "RDKAFKA_", 8) != 0)
             continue;

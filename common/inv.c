@@ -13,6 +13,7 @@ const struct pg_stmt inv_stmts[] = {
      "$9::bigint[], $10, $11, $12::integer, $13::bigint, $14::integer)",
      NPARAMS},
     {"sf_lock", "SELECT sf_lock_batch($1::text[], $2::text[])", 2},
+    {"sf_mark", "SELECT sf_watermark($1, $2, $3::integer, $4::bigint)", 4},
 };
 const size_t inv_nstmts = sizeof(inv_stmts) / sizeof(inv_stmts[0]);
 
@@ -177,7 +178,35 @@ static void set_result(struct inv_item *it, const char *v)
     snprintf(it->detail, sizeof(it->detail), "unexpected apply result: %s", v);
 }
 
-static int send_batch(PGconn *c, struct inv_item *items, size_t n, long default_hold)
+/* Text parameters of one sf_mark call. */
+struct mark_params {
+    char part[16], ms[24];
+    const char *v[4];
+};
+
+static void mark_params(struct mark_params *mp, const struct inv_mark *m)
+{
+    snprintf(mp->part, sizeof(mp->part), "%d", (int)m->partition);
+    snprintf(mp->ms, sizeof(mp->ms), "%lld", (long long)m->ms);
+    mp->v[0] = m->group;
+    mp->v[1] = m->topic;
+    mp->v[2] = mp->part;
+    mp->v[3] = mp->ms;
+}
+
+static int send_marks(PGconn *c, const struct inv_mark *marks, size_t nmarks)
+{
+    for (size_t i = 0; i < nmarks; i++) {
+        struct mark_params mp;
+        mark_params(&mp, &marks[i]);
+        if (!PQsendQueryPrepared(c, "sf_mark", 4, mp.v, NULL, NULL, 0))
+            return -1;
+    }
+    return 0;
+}
+
+static int send_batch(PGconn *c, struct inv_item *items, size_t n, long default_hold,
+                      const struct inv_mark *marks, size_t nmarks)
 {
     char *olit = NULL, *slit = NULL, hold[24];
     int ok = 0;
@@ -200,7 +229,8 @@ static int send_batch(PGconn *c, struct inv_item *items, size_t n, long default_
         if (!sent || (i % 64 == 63 && flush_pipeline(c) < 0))
             goto out;
     }
-    if (PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) && PQpipelineSync(c) &&
+    if (send_marks(c, marks, nmarks) == 0 &&
+        PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) && PQpipelineSync(c) &&
         flush_pipeline(c) == 0)
         ok = 1;
 out:
@@ -230,14 +260,16 @@ static int read_one(PGconn *c, PGresult **first_err, struct inv_item *it)
     return 0;
 }
 
-static enum pg_class read_batch(PGconn *c, struct inv_item *items, size_t n, char *err,
-                                size_t errlen)
+static enum pg_class read_batch(PGconn *c, struct inv_item *items, size_t n, size_t nmarks,
+                                char *err, size_t errlen)
 {
     PGresult *first_err = NULL;
     enum pg_class cls = PG_OK;
     int lost = read_one(c, &first_err, NULL) || read_one(c, &first_err, NULL);
     for (size_t i = 0; i < n && !lost; i++)
         lost = read_one(c, &first_err, &items[i]);
+    for (size_t i = 0; i < nmarks && !lost; i++)
+        lost = read_one(c, &first_err, NULL);
     if (!lost)
         lost = read_one(c, &first_err, NULL); /* COMMIT */
     if (!lost) {
@@ -259,6 +291,33 @@ static enum pg_class read_batch(PGconn *c, struct inv_item *items, size_t n, cha
 enum pg_class inv_apply(struct pg *p, struct inv_item *items, size_t n, long default_hold,
                         char *err, size_t errlen)
 {
+    return inv_apply_marked(p, items, n, default_hold, NULL, 0, err, errlen);
+}
+
+enum pg_class inv_mark(struct pg *p, const struct inv_mark *marks, size_t nmarks, char *err,
+                       size_t errlen)
+{
+    PGconn *c = pg_conn(p);
+    for (size_t i = 0; c && i < nmarks; i++) {
+        struct mark_params mp;
+        mark_params(&mp, &marks[i]);
+        PGresult *r = PQexecPrepared(c, "sf_mark", 4, mp.v, NULL, NULL, 0);
+        enum pg_class cls = PQresultStatus(r) == PGRES_TUPLES_OK ? PG_OK : pg_classify(c, r);
+        if (cls != PG_OK)
+            pg_errline(c, r, err, errlen);
+        PQclear(r);
+        if (cls != PG_OK)
+            return cls;
+    }
+    if (!c)
+        snprintf(err, errlen, "not connected");
+    return c ? PG_OK : PG_OUTAGE;
+}
+
+enum pg_class inv_apply_marked(struct pg *p, struct inv_item *items, size_t n, long default_hold,
+                               const struct inv_mark *marks, size_t nmarks, char *err,
+                               size_t errlen)
+{
     PGconn *c = pg_conn(p);
     if (!c) {
         snprintf(err, errlen, "not connected");
@@ -271,12 +330,12 @@ enum pg_class inv_apply(struct pg *p, struct inv_item *items, size_t n, long def
         return pg_classify(c, NULL);
     }
     enum pg_class cls;
-    if (send_batch(c, items, n, default_hold)) {
+    if (send_batch(c, items, n, default_hold, marks, nmarks)) {
         pg_errline(c, NULL, err, errlen);
         cls = PQstatus(c) == CONNECTION_OK ? PG_ERROR : PG_OUTAGE;
     } else {
         PQsetnonblocking(c, 0);
-        cls = read_batch(c, items, n, err, errlen);
+        cls = read_batch(c, items, n, nmarks, err, errlen);
     }
     PQsetnonblocking(c, 0);
     if (cls == PG_OUTAGE || !PQexitPipelineMode(c))

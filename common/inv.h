@@ -31,6 +31,15 @@ struct inv_item {
     char detail[256];     /* e.g. "reserved", or the poison/transient reason */
 };
 
+/* "Every record of this partition up to timestamp ms has been read": a
+ * payment consumer's watermark, written in the same transaction. */
+struct inv_mark {
+    const char *group;
+    const char *topic;
+    int32_t partition;
+    int64_t ms;
+};
+
 /* Statements inv_apply needs; pass them to pg_new. */
 extern const struct pg_stmt inv_stmts[];
 extern const size_t inv_nstmts;
@@ -41,6 +50,15 @@ extern const size_t inv_nstmts;
  * says why; apply the items one by one to find the culprit). */
 enum pg_class inv_apply(struct pg *p, struct inv_item *items, size_t n, long default_hold,
                         char *err, size_t errlen);
+
+/* Same, also advancing the watermarks marks[0..nmarks) in the transaction. */
+enum pg_class inv_apply_marked(struct pg *p, struct inv_item *items, size_t n, long default_hold,
+                               const struct inv_mark *marks, size_t nmarks, char *err,
+                               size_t errlen);
+
+/* Advances watermarks on their own (autocommit). */
+enum pg_class inv_mark(struct pg *p, const struct inv_mark *marks, size_t nmarks, char *err,
+                       size_t errlen);
 
 const char *inv_res_name(enum inv_res r);
 

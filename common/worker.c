@@ -21,6 +21,7 @@ extern char **environ;
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 30000
 #define MAX_BATCH_PARTS 1024
+#define IDLE_MARK_MS 100 /* how often an idle payment consumer says it is caught up */
 
 enum item_state { IT_PENDING = 0, IT_DONE, IT_DEAD, IT_REWIND };
 
@@ -48,6 +49,8 @@ struct worker {
     int db_down; /* the outage is PostgreSQL's: reconnect before resuming */
     long backoff_ms;
     int64_t retry_at_ms, outage_since_ms;
+    int64_t idle_mark_ms; /* last idle watermark update */
+    struct inv_mark marks[MAX_BATCH_PARTS];
     char client_id[128];
 };
 
@@ -288,8 +291,32 @@ static int apply_singly(struct worker *w, size_t k)
     return 0;
 }
 
+/* The newest record timestamp of each source partition in the batch. */
+static size_t batch_marks(struct worker *w)
+{
+    size_t n = 0;
+    for (size_t i = 0; w->role->watermarks && i < w->n; i++) {
+        const rd_kafka_message_t *m = w->items[i].m;
+        const char *t = rd_kafka_topic_name(m->rkt);
+        int64_t ts = rd_kafka_message_timestamp(m, NULL);
+        size_t j = 0;
+        if (route_retry_step(t) || ts < 0)
+            continue;
+        while (j < n && (w->marks[j].partition != m->partition || strcmp(w->marks[j].topic, t)))
+            j++;
+        if (j == n && n == MAX_BATCH_PARTS)
+            continue;
+        if (j == n)
+            w->marks[n++] = (struct inv_mark){w->role->group, t, m->partition, ts};
+        else if (ts > w->marks[j].ms)
+            w->marks[j].ms = ts;
+    }
+    return n;
+}
+
 static void apply_valid(struct worker *w)
 {
+    size_t nmarks = batch_marks(w);
     for (int attempt = 0; attempt < QUICK_ATTEMPTS; attempt++) {
         size_t k = gather(w);
         char err[512];
@@ -297,7 +324,8 @@ static void apply_valid(struct worker *w)
             return;
         if (attempt > 0)
             rd_kafka_poll(w->producer, 25 << attempt); /* short pause, serves callbacks */
-        enum pg_class c = inv_apply(w->pg, w->inv, k, w->cfg->hold_seconds, err, sizeof(err));
+        enum pg_class c = inv_apply_marked(w->pg, w->inv, k, w->cfg->hold_seconds, w->marks,
+                                           attempt ? 0 : nmarks, err, sizeof(err));
         if (c == PG_OUTAGE) {
             rewind_pending(w);
             enter_outage(w, 1, err);
@@ -418,10 +446,60 @@ static void finish(struct worker *w)
     w->n = 0;
 }
 
+/* Position of the consumer in a partition: the next offset it will read. */
+static int64_t read_position(struct worker *w, rd_kafka_topic_partition_t *tp, int64_t lo)
+{
+    if (tp->offset >= 0)
+        return tp->offset;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, tp->topic, tp->partition);
+    int64_t pos = -1;
+    if (!rd_kafka_committed(w->consumer, l, 2000))
+        pos = l->elems[0].offset >= 0 ? l->elems[0].offset : lo;
+    rd_kafka_topic_partition_list_destroy(l);
+    return pos;
+}
+
+/* An idle payment consumer that has read everything in a partition counts
+ * as having read up to the present: the time before it asked the broker for
+ * the end offsets (every record produced before then is below them). One
+ * ListOffsets request covers every partition (timestamp -1 = latest). */
+static void idle_watermarks(struct worker *w)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL, *ends = NULL;
+    size_t n = 0;
+    w->idle_mark_ms = now_ms();
+    if (rd_kafka_assignment(w->consumer, &parts) || !parts)
+        return;
+    ends = rd_kafka_topic_partition_list_copy(parts);
+    for (int i = 0; i < ends->cnt; i++)
+        ends->elems[i].offset = RD_KAFKA_OFFSET_END;
+    int64_t t0 = now_ms();
+    if (ends->cnt && rd_kafka_offsets_for_times(w->consumer, ends, 2000) == 0) {
+        rd_kafka_position(w->consumer, parts);
+        for (int i = 0; i < parts->cnt && n < MAX_BATCH_PARTS; i++) {
+            rd_kafka_topic_partition_t *tp = &parts->elems[i], *end = &ends->elems[i];
+            if (route_retry_step(tp->topic) || end->err || end->offset < 0)
+                continue;
+            int64_t pos = read_position(w, tp, 0);
+            if (pos >= 0 && pos >= end->offset)
+                w->marks[n++] = (struct inv_mark){w->role->group, tp->topic, tp->partition, t0};
+        }
+    }
+    char err[512];
+    if (n && inv_mark(w->pg, w->marks, n, err, sizeof(err)) == PG_OUTAGE)
+        enter_outage(w, 1, err);
+    /* marks point into parts: written above, before it goes */
+    rd_kafka_topic_partition_list_destroy(ends);
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
 static int run_batch(struct worker *w)
 {
     if (collect(w))
         return -1;
+    if (w->n == 0 && w->role->watermarks && now_ms() - w->idle_mark_ms >= IDLE_MARK_MS)
+        idle_watermarks(w);
     if (w->n == 0)
         return 0;
     validate(w);
@@ -553,6 +631,7 @@ static void usage(const struct worker_role *r, FILE *f)
             "  BATCH_MAX                 events per database transaction (default 500)\n"
             "  PG_LOCK_TIMEOUT_MS        lock timeout per statement (default 2000)\n"
             "  PG_STATEMENT_TIMEOUT_MS   statement timeout (default 30000)\n"
+            "  PAYMENT_LAG_ALERT_SECONDS timeout-worker: alert when payments lag more (default 60)\n"
             "  RDKAFKA_<NAME>            any librdkafka property, e.g. RDKAFKA_SESSION_TIMEOUT_MS\n"
             "Logs are JSON lines on stderr. SIGTERM or SIGINT stops after the batch in\n"
             "flight, with offsets committed; a second signal exits at once.\n"
@@ -602,5 +681,7 @@ int worker_main(const struct worker_role *role, int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    if (role->run)
+        return role->run(&cfg, &stop_flag);
     return worker_run(role, &cfg, &stop_flag);
 }

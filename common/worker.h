@@ -25,7 +25,10 @@ struct worker_role {
     const char *const *topics;  /* NULL-terminated */
     uint32_t types;             /* bit (1u << enum evt_type) per event type handled */
     long http_port;             /* default HTTP_PORT */
+    int watermarks;             /* record how far it has read, in event time (payments) */
     const char *summary;        /* one line for --help */
+    /* the loop; NULL runs worker_run (the event-applying consumer) */
+    int (*run)(const struct cfg *cfg, volatile sig_atomic_t *stop);
 };
 
 /* The whole life of a worker process: arguments, configuration, the loop,

@@ -28,6 +28,8 @@ CREATE TABLE IF NOT EXISTS orders (
     cancelled_at  timestamptz,  -- earliest cancellation seen (occurred_at)
     paid_at       timestamptz,  -- payment.succeeded seen (occurred_at)
     failed_at     timestamptz,  -- latest payment.failed seen (occurred_at)
+    rejected      boolean NOT NULL DEFAULT false, -- no stock when it was created
+    expired       boolean NOT NULL DEFAULT false, -- released by the timeout worker
     updated_at    timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS orders_held_expiry ON orders (expires_at) WHERE state = 'reserved';
@@ -70,6 +72,18 @@ CREATE TABLE IF NOT EXISTS outbox (
     published_at timestamptz
 );
 CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (id) WHERE published_at IS NULL;
+
+-- How far each payment consumer has read, in event time (Kafka timestamps):
+-- every record of that partition produced at or before `watermark` has been
+-- applied. The timeout worker never releases a hold past the smallest one.
+CREATE TABLE IF NOT EXISTS consumer_watermarks (
+    group_id   text NOT NULL,
+    topic      text NOT NULL,
+    partition  integer NOT NULL,
+    watermark  timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (group_id, topic, partition)
+);
 
 CREATE OR REPLACE VIEW stock_levels AS
 SELECT sku, on_hand, reserved, safety_stock,

@@ -32,101 +32,246 @@ RETURNS void LANGUAGE sql AS $$
                                'details', p_details));
 $$;
 
--- Releases the hold of a reserved order (stock rows locked in sku order).
-CREATE OR REPLACE FUNCTION sf_release(p_order_id text)
-RETURNS void LANGUAGE plpgsql AS $$
+-- ---- orders: facts in, state out -------------------------------------------
+--
+-- An order row keeps the facts its events established (created, paid_at,
+-- cancelled_at, failed_at, rejected, expired). sf_order_target derives the
+-- state DESIGN §4 gives those facts, so the final state depends only on the
+-- events, not on the order the topics were read in. sf_settle then moves the
+-- order's stock effect (none, held = reserved, deducted = committed) to what
+-- the target needs, where stock allows.
+
+CREATE OR REPLACE FUNCTION sf_order_target(o orders)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE
+        WHEN NOT o.created THEN
+            CASE WHEN o.paid_at IS NOT NULL THEN 'awaiting_order'        -- rule 6
+                 WHEN o.cancelled_at IS NOT NULL THEN 'cancelled'         -- rule 6
+                 ELSE 'payment_failed' END
+        WHEN o.paid_at IS NOT NULL THEN
+            CASE WHEN o.cancelled_at < o.paid_at THEN 'refund_required'   -- rule 3
+                 ELSE 'committed' END                                     -- rule 2
+        WHEN o.cancelled_at IS NOT NULL THEN 'cancelled'                  -- rule 3
+        WHEN o.failed_at IS NOT NULL THEN 'payment_failed'                -- rule 4
+        WHEN o.expired THEN 'expired'                                     -- rule 5
+        WHEN o.rejected THEN 'rejected'                                   -- rule 1
+        ELSE 'reserved' END
+$$;
+
+-- Locks the order's stock rows in sku order; true when every line can take
+-- `need` more: 'reserve' checks available, 'deduct' checks on_hand.
+CREATE OR REPLACE FUNCTION sf_lines_fit(p_order_id text, p_need text)
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    v_lines integer;
+    v_ok integer;
 BEGIN
     PERFORM 1 FROM stock
       WHERE sku IN (SELECT sku FROM order_lines WHERE order_id = p_order_id)
       ORDER BY sku FOR UPDATE;
+    SELECT count(*),
+           count(*) FILTER (WHERE CASE p_need
+                WHEN 'reserve' THEN s.on_hand - s.reserved - s.safety_stock >= l.qty
+                ELSE s.on_hand >= l.qty END)
+      INTO v_lines, v_ok
+      FROM order_lines l LEFT JOIN stock s USING (sku)
+     WHERE l.order_id = p_order_id;
+    RETURN v_lines > 0 AND v_ok = v_lines;
+END $$;
+
+-- Applies a stock movement for every line of the order:
+-- 'hold' reserved += qty; 'release' reserved -= qty;
+-- 'deduct_held' reserved -= qty, on_hand -= qty; 'deduct' on_hand -= qty;
+-- 'restore' on_hand += qty (a deduction undone).
+CREATE OR REPLACE FUNCTION sf_move(p_order_id text, p_move text)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    r_d integer := CASE p_move WHEN 'hold' THEN 1 WHEN 'release' THEN -1
+                               WHEN 'deduct_held' THEN -1 ELSE 0 END;
+    h_d integer := CASE p_move WHEN 'deduct_held' THEN -1 WHEN 'deduct' THEN -1
+                               WHEN 'restore' THEN 1 ELSE 0 END;
+BEGIN
     UPDATE stock s
-       SET reserved = s.reserved - l.qty,
-           oversold = s.oversold AND s.reserved - l.qty > s.on_hand,
+       SET reserved = s.reserved + r_d * l.qty,
+           on_hand = s.on_hand + h_d * l.qty,
+           committed_total = s.committed_total - h_d * l.qty,
+           oversold = s.oversold AND s.reserved + r_d * l.qty > s.on_hand + h_d * l.qty,
            updated_at = now()
       FROM order_lines l
      WHERE l.order_id = p_order_id AND s.sku = l.sku;
 END $$;
 
--- Tries to reserve every line (all or none). Returns true when reserved.
-CREATE OR REPLACE FUNCTION sf_reserve(p_skus text[], p_qtys bigint[])
-RETURNS boolean LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION sf_refund_alert(p_order_id text)
+RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-    v_ok integer;
+    o orders%ROWTYPE;
+    v_lines jsonb;
 BEGIN
-    PERFORM 1 FROM stock WHERE sku = ANY (p_skus) ORDER BY sku FOR UPDATE;
-    SELECT count(*) INTO v_ok
-      FROM unnest(p_skus, p_qtys) AS d(sku, qty) JOIN stock s USING (sku)
-     WHERE s.on_hand - s.reserved - s.safety_stock >= d.qty;
-    IF v_ok <> cardinality(p_skus) THEN
-        RETURN false;
-    END IF;
-    UPDATE stock s SET reserved = s.reserved + d.qty, updated_at = now()
-      FROM unnest(p_skus, p_qtys) AS d(sku, qty)
-     WHERE s.sku = d.sku;
-    RETURN true;
+    SELECT * INTO o FROM orders WHERE order_id = p_order_id;
+    SELECT coalesce(jsonb_agg(jsonb_build_object('sku', sku, 'qty', qty) ORDER BY sku), '[]')
+      INTO v_lines FROM order_lines WHERE order_id = p_order_id;
+    PERFORM sf_alert('refund_required:' || p_order_id, 'refund_required', 'warning',
+        format('order %s was paid but cannot be fulfilled: refund required', p_order_id),
+        jsonb_build_object('order_id', p_order_id, 'lines', v_lines,
+                           'paid_at', o.paid_at, 'cancelled_at', o.cancelled_at,
+                           'expires_at', o.expires_at));
 END $$;
 
--- DESIGN §4 rule 1 (and rule 6 for a cancellation that arrived first).
+-- Moves the order to the state its facts give (see above). Returns the
+-- outcome: 'applied:<state>' when the state changed, else 'ignored:<why>'.
+CREATE OR REPLACE FUNCTION sf_settle(p_order_id text, p_was text, p_why text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    o orders%ROWTYPE;
+    t text;
+BEGIN
+    SELECT * INTO o FROM orders WHERE order_id = p_order_id FOR UPDATE;
+    t := sf_order_target(o);
+    IF t = 'reserved' AND p_was IS DISTINCT FROM 'reserved' THEN
+        IF sf_lines_fit(p_order_id, 'reserve') THEN
+            PERFORM sf_move(p_order_id, 'hold');
+        ELSE
+            UPDATE orders SET rejected = true WHERE order_id = p_order_id;
+            t := 'rejected';
+        END IF;
+    ELSIF t = 'committed' AND p_was IS DISTINCT FROM 'committed' THEN
+        IF p_was = 'reserved' AND sf_lines_fit(p_order_id, 'deduct') THEN
+            PERFORM sf_move(p_order_id, 'deduct_held');
+        ELSIF p_was = 'reserved' THEN       -- physical loss ate the held units
+            PERFORM sf_move(p_order_id, 'release');
+            t := 'refund_required';
+        ELSIF sf_lines_fit(p_order_id, 'reserve') THEN
+            PERFORM sf_move(p_order_id, 'deduct');
+        ELSE
+            t := 'refund_required';
+        END IF;
+    ELSIF t NOT IN ('reserved', 'committed') THEN
+        IF p_was = 'reserved' THEN
+            PERFORM sf_move(p_order_id, 'release');
+        ELSIF p_was = 'committed' THEN      -- a cancellation from before the payment arrived late
+            PERFORM sf_move(p_order_id, 'restore');
+        END IF;
+    END IF;
+    IF t = p_was THEN
+        RETURN 'ignored:' || p_why;
+    END IF;
+    UPDATE orders SET state = t, updated_at = now() WHERE order_id = p_order_id;
+    IF t = 'refund_required' THEN
+        PERFORM sf_refund_alert(p_order_id);
+    END IF;
+    RETURN 'applied:' || t;
+END $$;
+
+-- Returns the order's state before an event changes its facts, creating
+-- the row (not yet created) when the order is unknown. NULL for a new row.
+CREATE OR REPLACE FUNCTION sf_order_row(p_order_id text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_state text;
+BEGIN
+    SELECT state INTO v_state FROM orders WHERE order_id = p_order_id FOR UPDATE;
+    IF NOT FOUND THEN
+        -- placeholder state; sf_settle sets the real one in this transaction
+        INSERT INTO orders (order_id, state, created) VALUES (p_order_id, 'awaiting_order', false);
+        RETURN NULL;
+    END IF;
+    RETURN v_state;
+END $$;
+
+-- DESIGN §4 rule 1; a second order.created for a known order is ignored.
 CREATE OR REPLACE FUNCTION sf_order_created(p_order_id text, p_at timestamptz, p_hold integer,
                                             p_skus text[], p_qtys bigint[])
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
-    o orders%ROWTYPE;
-    v_found boolean;
-    v_skus text[];
-    v_qtys bigint[];
-    v_state text;
+    v_was text := sf_order_row(p_order_id);
 BEGIN
-    SELECT * INTO o FROM orders WHERE order_id = p_order_id FOR UPDATE;
-    v_found := FOUND;
-    IF v_found AND o.created THEN
+    IF EXISTS (SELECT 1 FROM orders WHERE order_id = p_order_id AND created) THEN
         RETURN 'ignored:order already created';
     END IF;
+    UPDATE orders SET created = true, created_at = p_at, hold_seconds = p_hold,
+                      expires_at = p_at + make_interval(secs => p_hold)
+     WHERE order_id = p_order_id;
     -- lines naming one SKU twice are summed
-    SELECT array_agg(sku ORDER BY sku), array_agg(q ORDER BY sku) INTO v_skus, v_qtys
-      FROM (SELECT sku, sum(qty)::bigint AS q
-              FROM unnest(p_skus, p_qtys) AS u(sku, qty) GROUP BY sku) s;
-    IF v_found AND o.cancelled_at IS NOT NULL THEN
-        v_state := 'cancelled';
-    ELSIF sf_reserve(v_skus, v_qtys) THEN
-        v_state := 'reserved';
-    ELSE
-        v_state := 'rejected';
-    END IF;
-    INSERT INTO orders (order_id, state, created, created_at, hold_seconds, expires_at, updated_at)
-    VALUES (p_order_id, v_state, true, p_at, p_hold, p_at + make_interval(secs => p_hold), now())
-    ON CONFLICT (order_id) DO UPDATE
-       SET state = EXCLUDED.state, created = true, created_at = EXCLUDED.created_at,
-           hold_seconds = EXCLUDED.hold_seconds, expires_at = EXCLUDED.expires_at,
-           updated_at = now();
     INSERT INTO order_lines (order_id, sku, qty)
-    SELECT p_order_id, sku, qty FROM unnest(v_skus, v_qtys) AS d(sku, qty);
-    RETURN 'applied:' || v_state;
+    SELECT p_order_id, sku, sum(qty) FROM unnest(p_skus, p_qtys) AS u(sku, qty) GROUP BY sku;
+    RETURN sf_settle(p_order_id, v_was, 'order already settled');
 END $$;
 
--- DESIGN §4 rule 3 (and rule 6: remembered for an order not yet seen).
+-- Rules 3 and 6: the earliest cancellation counts.
 CREATE OR REPLACE FUNCTION sf_order_cancelled(p_order_id text, p_at timestamptz)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
-    o orders%ROWTYPE;
+    v_was text := sf_order_row(p_order_id);
 BEGIN
-    SELECT * INTO o FROM orders WHERE order_id = p_order_id FOR UPDATE;
-    IF NOT FOUND THEN
-        INSERT INTO orders (order_id, state, created, cancelled_at)
-        VALUES (p_order_id, 'cancelled', false, p_at);
-        RETURN 'applied:cancellation remembered';
-    END IF;
-    IF o.state = 'reserved' THEN
-        PERFORM sf_release(p_order_id);
-        UPDATE orders SET state = 'cancelled', cancelled_at = p_at, updated_at = now()
-         WHERE order_id = p_order_id;
-        RETURN 'applied:cancelled';
-    END IF;
-    IF o.cancelled_at IS NULL OR p_at < o.cancelled_at THEN
-        UPDATE orders SET cancelled_at = p_at WHERE order_id = p_order_id;
-    END IF;
-    RETURN 'ignored:order is ' || o.state;
+    UPDATE orders SET cancelled_at = least(cancelled_at, p_at) WHERE order_id = p_order_id;
+    RETURN sf_settle(p_order_id, v_was, 'cancellation changes nothing for a ' || coalesce(v_was, 'new') || ' order');
 END $$;
+
+-- Rules 2 and 6: the earliest payment counts; it dominates failures.
+CREATE OR REPLACE FUNCTION sf_payment_succeeded(p_order_id text, p_at timestamptz)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_was text := sf_order_row(p_order_id);
+BEGIN
+    UPDATE orders SET paid_at = least(paid_at, p_at) WHERE order_id = p_order_id;
+    RETURN sf_settle(p_order_id, v_was, 'payment changes nothing for a ' || coalesce(v_was, 'new') || ' order');
+END $$;
+
+-- Rule 4.
+CREATE OR REPLACE FUNCTION sf_payment_failed(p_order_id text, p_at timestamptz)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_was text := sf_order_row(p_order_id);
+BEGIN
+    UPDATE orders SET failed_at = greatest(failed_at, p_at) WHERE order_id = p_order_id;
+    RETURN sf_settle(p_order_id, v_was, 'payment failure changes nothing for a ' || coalesce(v_was, 'new') || ' order');
+END $$;
+
+-- Rule 5: releases every hold whose expires_at has passed both the clock and
+-- the payment watermark, at most p_limit of them. Order rows are locked
+-- first (skipping any a worker holds), then their stock rows in sku order.
+CREATE OR REPLACE FUNCTION sf_expire_due(p_watermark timestamptz, p_limit integer)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    v_ids text[];
+    v_id text;
+BEGIN
+    SELECT array_agg(order_id) INTO v_ids FROM (
+        SELECT order_id FROM orders
+         WHERE state = 'reserved' AND expires_at <= least(clock_timestamp(), p_watermark)
+         ORDER BY expires_at LIMIT p_limit
+           FOR UPDATE SKIP LOCKED) d;
+    IF v_ids IS NULL THEN
+        RETURN 0;
+    END IF;
+    PERFORM 1 FROM stock
+      WHERE sku IN (SELECT sku FROM order_lines WHERE order_id = ANY (v_ids))
+      ORDER BY sku FOR UPDATE;
+    FOREACH v_id IN ARRAY v_ids LOOP
+        UPDATE orders SET expired = true WHERE order_id = v_id;
+        PERFORM sf_settle(v_id, 'reserved', 'expired');
+    END LOOP;
+    RETURN cardinality(v_ids);
+END $$;
+
+-- The smallest payment watermark over p_partitions partitions of p_topic
+-- (NULL when a partition has none yet: nothing may expire).
+CREATE OR REPLACE FUNCTION sf_payment_watermark(p_group text, p_topic text, p_partitions integer)
+RETURNS timestamptz LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN count(*) = p_partitions THEN min(watermark) END
+      FROM consumer_watermarks
+     WHERE group_id = p_group AND topic = p_topic AND partition < p_partitions
+$$;
+
+-- Advances a partition's watermark (never moves it back).
+CREATE OR REPLACE FUNCTION sf_watermark(p_group text, p_topic text, p_partition integer,
+                                        p_ms bigint)
+RETURNS void LANGUAGE sql AS $$
+    INSERT INTO consumer_watermarks AS w (group_id, topic, partition, watermark)
+    VALUES (p_group, p_topic, p_partition, to_timestamp(p_ms / 1000.0))
+    ON CONFLICT (group_id, topic, partition) DO UPDATE
+       SET watermark = greatest(w.watermark, EXCLUDED.watermark), updated_at = now();
+$$;
 
 CREATE OR REPLACE FUNCTION sf_stock_received(p_sku text, p_qty bigint)
 RETURNS text LANGUAGE plpgsql AS $$
@@ -200,6 +345,10 @@ BEGIN
                               p_skus, p_qtys);
     WHEN 'order.cancelled' THEN
         r := sf_order_cancelled(p_order_id, v_at);
+    WHEN 'payment.succeeded' THEN
+        r := sf_payment_succeeded(p_order_id, v_at);
+    WHEN 'payment.failed' THEN
+        r := sf_payment_failed(p_order_id, v_at);
     WHEN 'stock.received' THEN
         r := sf_stock_received(p_sku, p_qty);
     WHEN 'stock.adjusted' THEN

@@ -28,6 +28,11 @@ static void dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op)
     delivered = m->err ? -1 : 1;
 }
 
+/* Consumers stay open until the end: a handle may not be destroyed while
+ * one of its messages lives. */
+static rd_kafka_t *consumers[4];
+static int nconsumers;
+
 static rd_kafka_message_t *consume_one(const char *bootstrap, const char *topic)
 {
     char err[256];
@@ -47,8 +52,7 @@ static rd_kafka_message_t *consume_one(const char *bootstrap, const char *topic)
             m = NULL;
         }
     }
-    rd_kafka_consumer_close(c);
-    rd_kafka_destroy(c); /* m keeps its own reference */
+    consumers[nconsumers++] = c;
     return m;
 }
 
@@ -112,6 +116,10 @@ START_TEST(dead_letter_carries_key_value_and_headers)
     ck_assert_int_eq(route_attempt(d), 1);
     rd_kafka_message_destroy(d);
     rd_kafka_message_destroy(src);
+    for (int i = 0; i < nconsumers; i++) {
+        rd_kafka_consumer_close(consumers[i]);
+        rd_kafka_destroy(consumers[i]);
+    }
     rd_kafka_destroy(p);
 }
 END_TEST
