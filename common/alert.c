@@ -219,12 +219,12 @@ static void header_text(const struct alert_dead_letter *d, const char *name, siz
 
 static void dead_letter_summary(const struct alert_dead_letter *d, char *out, size_t outlen)
 {
-    char src[256], cls[64], why[400];
+    char def[256], src[256], cls[64], why[400];
     size_t tl = strlen(d->topic);
     if (tl > 4 && strcmp(d->topic + tl - 4, ".dlq") == 0)
-        tl -= 4;
-    snprintf(src, sizeof(src), "%.*s", (int)tl, d->topic);
-    header_text(d, "x-original-topic", 200, src, src, sizeof(src));
+        tl -= 4; /* no x-original-topic: the DLQ's source topic */
+    snprintf(def, sizeof(def), "%.*s", (int)tl, d->topic);
+    header_text(d, "x-original-topic", 200, def, src, sizeof(src));
     header_text(d, "x-error-class", 40, "unknown class", cls, sizeof(cls));
     header_text(d, "x-error", 300, "no x-error header", why, sizeof(why));
     snprintf(out, outlen, "dead letter from %s (%s): %s", src, cls, why);
@@ -388,9 +388,14 @@ static const yajl_callbacks parse_cbs = {cb_scalar,   cb_bool,      NULL,     NU
 static int syntax_error(yajl_handle h, const void *buf, size_t len, char *err, size_t errlen)
 {
     unsigned char *e = yajl_get_error(h, 0, buf, len);
-    snprintf(err, errlen, "not JSON: %s", e ? (const char *)e : "parse error");
+    char what[200];
+    snprintf(what, sizeof(what), "%s", e ? (const char *)e : "parse error");
     if (e)
         yajl_free_error(h, e);
+    size_t n = strlen(what);
+    while (n > 0 && (isspace((unsigned char)what[n - 1]) || what[n - 1] == '.'))
+        what[--n] = '\0';
+    snprintf(err, errlen, "not JSON: %s (near byte %zu)", what, yajl_get_bytes_consumed(h));
     one_line(err);
     return -1;
 }

@@ -317,8 +317,7 @@ static int held_step(struct alertw *w)
         release(w, 0);
     } else if (w->st == H_DLQ_WAIT && w->dlq_dr == 1) {
         struct log_ctx ctx = held_ctx(w);
-        logm_warn(&ctx, "record of alert %s written to %s", w->id[0] ? w->id : "(none)",
-                  w->role->alerts_dlq);
+        logm_warn(&ctx, "record written to %s (%s)", w->role->alerts_dlq, w->why);
         release(w, 1);
     } else if (w->st == H_DLQ_WAIT && w->dlq_dr < 0) {
         hold(w, H_DLQ_RETRY, alert_backoff_ms(++w->dlq_attempt));
@@ -354,7 +353,7 @@ static void finish_held(struct alertw *w)
         rd_kafka_poll(w->producer, 50);
     struct log_ctx ctx = held_ctx(w);
     if (w->st == H_DLQ_WAIT && w->dlq_dr == 1) {
-        logm_warn(&ctx, "record of alert %s written to %s", w->id, w->role->alerts_dlq);
+        logm_warn(&ctx, "record written to %s (%s)", w->role->alerts_dlq, w->why);
         release(w, 1);
         return;
     }

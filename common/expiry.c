@@ -4,6 +4,7 @@
 #include "heap.h"
 #include "kafka.h"
 #include "log.h"
+#include "outbox.h"
 #include "pg.h"
 
 #include <stdio.h>
@@ -28,7 +29,8 @@ static const struct pg_stmt stmts[] = {
 
 struct expiry {
     const struct cfg *cfg;
-    rd_kafka_t *consumer;
+    rd_kafka_t *consumer, *producer;
+    struct outbox *outbox;
     struct pg *pg;
     struct evt_validator *val;
     struct heap *heap;
@@ -227,6 +229,22 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_assign(rk, NULL);
 }
 
+/* Publishes pending outbox rows (expiry ledger records, alerts) when this
+ * process is the relay. */
+static void relay(struct expiry *x)
+{
+    char err[512];
+    rd_kafka_poll(x->producer, 0);
+    int n = outbox_relay(x->outbox, 0, err, sizeof(err));
+    if (n == -1) {
+        log_error("outbox: %s", err);
+        x->pg_ok = 0;
+        outbox_reset(x->outbox);
+    } else if (n == -2) {
+        log_warn("outbox: %s; will retry", err);
+    }
+}
+
 static int expiry_init(struct expiry *x, const struct cfg *cfg)
 {
     char err[512], host[64] = "host";
@@ -246,6 +264,12 @@ static int expiry_init(struct expiry *x, const struct cfg *cfg)
                                      sizeof(err));
     if (!x->consumer)
         return log_error("%s", err), -1;
+    x->producer = kafka_producer_new(cfg->kafka_brokers, x->client_id, (const char *const *)environ,
+                                     kafka_dr_status, x, err, sizeof(err));
+    if (!x->producer)
+        return log_error("%s", err), -1;
+    if (outbox_new(&x->outbox, x->producer, x->pg))
+        return log_error("out of memory"), -1;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, "inventory.orders", RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t e = rd_kafka_subscribe(x->consumer, l);
@@ -262,6 +286,11 @@ static void expiry_free(struct expiry *x)
         rd_kafka_consumer_close(x->consumer);
         rd_kafka_destroy(x->consumer);
     }
+    if (x->producer) {
+        rd_kafka_flush(x->producer, 10000);
+        rd_kafka_destroy(x->producer);
+    }
+    outbox_free(x->outbox);
     pg_free(x->pg);
     evt_validator_free(x->val);
     heap_free(x->heap);
@@ -276,7 +305,10 @@ int expiry_run(const struct cfg *cfg, volatile sig_atomic_t *stop)
         log_info("started: group %s; pending-hold heap of %zu bytes", GROUP, heap_bytes(x.heap));
         while (!*stop) {
             poll_once(&x);
-            if (now_ms() < x.next_round_ms || ensure_pg(&x))
+            if (ensure_pg(&x))
+                continue;
+            relay(&x);
+            if (now_ms() < x.next_round_ms)
                 continue;
             expire_round(&x);
             /* next: the earliest hold, a sweep, or soon when the watermark holds us back */

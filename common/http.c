@@ -67,9 +67,8 @@ static enum MHD_Result reply_probe(struct MHD_Connection *c, http_probe_fn fn, v
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     struct http *h = cls;
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
@@ -100,7 +99,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
  * or a negative errno with err set. */
 static int listen_on(long port, char *err, size_t errlen)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_ANY)};
     int one = 1, e;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -129,8 +129,7 @@ static long bound_port(int fd)
     return ntohs(a.sin_port);
 }
 
-int http_new(struct http **out, long port, const struct http_probe *probe, char *err,
-             size_t errlen)
+int http_new(struct http **out, long port, const struct http_probe *probe, char *err, size_t errlen)
 {
     *out = NULL;
     if (port == 0)
@@ -152,11 +151,11 @@ int http_new(struct http **out, long port, const struct http_probe *probe, char 
         return fd;
     }
     h->port = bound_port(fd);
-    h->d = MHD_start_daemon(
-        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+    h->d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+                            on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+                            MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_END);
     if (!h->d) {
         snprintf(err, errlen, "HTTP_PORT %ld: libmicrohttpd did not start", port);
         /* fd is not closed here: libmicrohttpd may have closed it already,

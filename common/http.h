@@ -28,7 +28,7 @@ typedef int (*http_probe_fn)(void *ctx, char *why, size_t whylen);
 struct http_probe {
     http_probe_fn healthz; /* NULL: always healthy */
     void *healthz_ctx;
-    http_probe_fn readyz;  /* NULL: always ready */
+    http_probe_fn readyz; /* NULL: always ready */
     void *readyz_ctx;
 };
 
@@ -55,7 +55,10 @@ struct http_heartbeat {
     atomic_llong last_ms; /* CLOCK_MONOTONIC ms of the last beat; 0: never */
     long max_age_ms;      /* older than this: not alive */
 };
-#define HTTP_HEARTBEAT_INIT(max_age_ms) {0, (max_age_ms)}
+#define HTTP_HEARTBEAT_INIT(max_age_ms)                                                            \
+    {                                                                                              \
+        0, (max_age_ms)                                                                            \
+    }
 
 /* Records that the loop is alive now. Thread-safe, lock-free. */
 void http_heartbeat_beat(struct http_heartbeat *hb);
@@ -71,7 +74,10 @@ struct http_status {
     int ok;
     char why[256];
 };
-#define HTTP_STATUS_INIT {PTHREAD_MUTEX_INITIALIZER, 0, "starting"}
+#define HTTP_STATUS_INIT                                                                           \
+    {                                                                                              \
+        PTHREAD_MUTEX_INITIALIZER, 0, "starting"                                                   \
+    }
 
 /* Sets the status: ok non-zero, or the reason it is not. Thread-safe. */
 void http_status_set(struct http_status *s, int ok, const char *fmt, ...)

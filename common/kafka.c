@@ -1,5 +1,7 @@
 #include "kafka.h"
 
+#include "log.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -143,4 +145,14 @@ int kafka_header_get(const rd_kafka_message_t *m, const char *name, char *out, s
     memcpy(out, val, size);
     out[size] = '\0';
     return 0;
+}
+
+void kafka_dr_status(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    int *status = m->_private;
+    if (m->err)
+        log_error("record to %s [%d] not delivered: %s", rd_kafka_topic_name(m->rkt),
+                  (int)m->partition, rd_kafka_err2str(m->err));
+    if (status)
+        *status = m->err ? -1 : 1;
 }

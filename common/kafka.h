@@ -43,6 +43,10 @@ rd_kafka_t *kafka_producer_new(const char *brokers, const char *client_id,
                                void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
                                void *opaque, char *err, size_t errlen);
 
+/* Delivery-report callback for producers whose records carry an int * as
+ * their opaque: sets it to 1 when acknowledged, -1 when not (and logs). */
+void kafka_dr_status(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
+
 /* Finds header `name` on m and copies its value NUL-terminated into out.
  * Returns 0, or -1 when absent. */
 int kafka_header_get(const rd_kafka_message_t *m, const char *name, char *out, size_t outlen);

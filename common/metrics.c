@@ -124,6 +124,8 @@ int metrics_labels(char *out, size_t outlen, ...)
     size_t n = 0;
     int rc = 0;
     const char *name;
+    if (outlen)
+        out[0] = '\0';
     va_start(ap, outlen);
     while (rc == 0 && (name = va_arg(ap, const char *)) != NULL) {
         const char *value = va_arg(ap, const char *);
@@ -536,8 +538,8 @@ size_t metrics_render(char **out)
     buf_printf(&b,
                "# HELP " METRICS_DROPPED " Metric updates dropped: no room for a new series "
                "(limit), or an undeclared name, wrong type or malformed labels (invalid).\n"
-               "# TYPE " METRICS_DROPPED " counter\n" METRICS_DROPPED "{reason=\"limit\"} %llu\n"
-               METRICS_DROPPED "{reason=\"invalid\"} %llu\n",
+               "# TYPE " METRICS_DROPPED " counter\n" METRICS_DROPPED
+               "{reason=\"limit\"} %llu\n" METRICS_DROPPED "{reason=\"invalid\"} %llu\n",
                (unsigned long long)dropped_limit, (unsigned long long)dropped_invalid);
     pthread_mutex_unlock(&mu);
     if (b.oom) {
@@ -553,8 +555,9 @@ int metrics_value(const char *name, const char *labels, double *out)
     size_t slot;
     labels = labels ? labels : "";
     pthread_mutex_lock(&mu);
-    int s = strcmp(name, METRICS_DROPPED) == 0 ? -2 : series_find(hash_of(name, labels), name,
-                                                                   labels, &slot);
+    int s = strcmp(name, METRICS_DROPPED) == 0
+                ? -2
+                : series_find(hash_of(name, labels), name, labels, &slot);
     if (s >= 0)
         *out = fams[ser[s].fam].type == METRICS_HISTOGRAM ? (double)ser[s].count : ser[s].value;
     else if (s == -2 && strcmp(labels, "reason=\"limit\"") == 0)
@@ -605,19 +608,17 @@ static const struct {
      NB(latency_buckets)},
     {METRICS_CONSUMER_LAG, METRICS_GAUGE, "topic,partition",
      "Records between the consumer's position and the partition's end offset.", NULL, 0},
-    {METRICS_RETRIES, METRICS_COUNTER, "topic,class", "Records written to a retry topic.", NULL,
-     0},
+    {METRICS_RETRIES, METRICS_COUNTER, "topic,class", "Records written to a retry topic.", NULL, 0},
     {METRICS_DEAD_LETTERS, METRICS_COUNTER, "topic,class",
      "Records written to a dead-letter topic.", NULL, 0},
     {METRICS_INPROCESS_RETRIES, METRICS_COUNTER, "",
      "Quick in-process retries of a transient failure.", NULL, 0},
-    {METRICS_OUTBOX_BACKLOG, METRICS_GAUGE, "", "Outbox rows not yet acknowledged by Kafka.",
-     NULL, 0},
+    {METRICS_OUTBOX_BACKLOG, METRICS_GAUGE, "", "Outbox rows not yet acknowledged by Kafka.", NULL,
+     0},
     {METRICS_OUTBOX_OLDEST_AGE, METRICS_GAUGE, "",
      "Age in seconds of the oldest unpublished outbox row (0 when none).", NULL, 0},
     {METRICS_TRANSACTION, METRICS_HISTOGRAM, "",
-     "Seconds one PostgreSQL apply transaction took, BEGIN to COMMIT.", tx_buckets,
-     NB(tx_buckets)},
+     "Seconds one PostgreSQL apply transaction took, BEGIN to COMMIT.", tx_buckets, NB(tx_buckets)},
     {METRICS_WEBHOOK_DELIVERIES, METRICS_COUNTER, "status",
      "Alert webhook POSTs by HTTP status (none: no answer).", NULL, 0},
     {METRICS_WEBHOOK_FAILURES, METRICS_COUNTER, "reason",

@@ -24,10 +24,10 @@
 
 #include <stddef.h>
 
-#define METRICS_MAX_SERIES 4096  /* series over all families */
-#define METRICS_MAX_FAMILIES 64  /* declared metrics */
-#define METRICS_MAX_BUCKETS 32   /* bounds of one histogram, +Inf excluded */
-#define METRICS_MAX_LABELS 512   /* bytes of one label string */
+#define METRICS_MAX_SERIES 4096 /* series over all families */
+#define METRICS_MAX_FAMILIES 64 /* declared metrics */
+#define METRICS_MAX_BUCKETS 32  /* bounds of one histogram, +Inf excluded */
+#define METRICS_MAX_LABELS 512  /* bytes of one label string */
 
 enum metrics_type { METRICS_COUNTER = 0, METRICS_GAUGE, METRICS_HISTOGRAM };
 

@@ -59,17 +59,24 @@ const char *pg_class_name(enum pg_class c)
 
 void pg_errline(PGconn *c, const PGresult *r, char *err, size_t errlen)
 {
-    const char *msg = r ? PQresultErrorMessage(r) : NULL;
+    const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     if (!msg || !*msg)
         msg = c ? PQerrorMessage(c) : "no connection";
-    int n = snprintf(err, errlen, "%s%s%s", state ? state : "", state ? " " : "", msg);
-    /* one line: fold newlines, drop the trailing one */
-    for (int i = 0; i < n && (size_t)i < errlen; i++)
-        if (err[i] == '\n' || err[i] == '\r')
-            err[i] = ' ';
-    for (size_t k = strlen(err); k > 0 && err[k - 1] == ' '; k--)
-        err[k - 1] = '\0';
+    if (!msg || !*msg)
+        msg = "unknown error";
+    snprintf(err, errlen, "%s%s%s", state ? state : "", state ? " " : "", msg);
+    /* one line: fold newlines and runs of spaces, drop trailing blanks */
+    size_t k = 0;
+    for (size_t i = 0; err[i]; i++) {
+        char ch = (err[i] == '\n' || err[i] == '\r' || err[i] == '\t') ? ' ' : err[i];
+        if (ch == ' ' && (k == 0 || err[k - 1] == ' '))
+            continue;
+        err[k++] = ch;
+    }
+    while (k > 0 && err[k - 1] == ' ')
+        k--;
+    err[k] = '\0';
 }
 
 enum pg_class pg_classify(PGconn *c, const PGresult *r)

@@ -4,6 +4,7 @@
 #include "inv.h"
 #include "kafka.h"
 #include "log.h"
+#include "outbox.h"
 #include "pg.h"
 #include "route.h"
 
@@ -21,9 +22,17 @@ extern char **environ;
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 30000
 #define MAX_BATCH_PARTS 1024
+#define OUTAGE_ALERT_MS 30000 /* DESIGN §6: one alert after 30 s */
 #define IDLE_MARK_MS 100 /* how often an idle payment consumer says it is caught up */
 
-enum item_state { IT_PENDING = 0, IT_DONE, IT_DEAD, IT_REWIND };
+enum item_state {
+    IT_PENDING = 0,
+    IT_DONE,   /* applied, ignored or duplicate */
+    IT_DEAD,   /* to <source>.dlq */
+    IT_RETRY,  /* to <source>.retry.<n> */
+    IT_REWIND, /* not finished: read it again */
+    IT_WAIT,   /* a retry record not due yet: rewind and pause its partition */
+};
 
 struct item {
     rd_kafka_message_t *m;
@@ -32,7 +41,15 @@ struct item {
     enum item_state st;
     const char *error_class;
     char error[512];
-    int dr; /* dead letter delivery: 0 pending, 1 acknowledged, -1 failed */
+    int64_t not_before_ms; /* IT_RETRY: when the retry is due; IT_WAIT: when to resume */
+    int dr; /* retry / dead letter delivery: 0 pending, 1 acknowledged, -1 failed */
+};
+
+/* A retry partition paused until its head record is due. */
+struct waiting {
+    char topic[256];
+    int32_t partition;
+    int64_t resume_ms;
 };
 
 struct worker {
@@ -51,6 +68,11 @@ struct worker {
     int64_t retry_at_ms, outage_since_ms;
     int64_t idle_mark_ms; /* last idle watermark update */
     struct inv_mark marks[MAX_BATCH_PARTS];
+    struct waiting waits[MAX_BATCH_PARTS];
+    size_t nwaits;
+    struct outbox *outbox;
+    int outage_alerted;
+    char outage_why[256];
     char client_id[128];
 };
 
@@ -91,6 +113,9 @@ static void enter_outage(struct worker *w, int db, const char *why)
                   db ? "PostgreSQL" : "Kafka", why);
         w->outage_since_ms = now_ms();
         w->backoff_ms = BACKOFF_MIN_MS;
+        w->outage_alerted = 0;
+        snprintf(w->outage_why, sizeof(w->outage_why), "%s unavailable: %s",
+                 db ? "PostgreSQL" : "Kafka", why);
     }
     w->paused = 1;
     w->db_down |= db;
@@ -112,6 +137,32 @@ static void rewind_to(struct worker *w, const rd_kafka_message_t *m)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+/* One alert per outage that lasts OUTAGE_ALERT_MS, straight to
+ * inventory.alerts (the outbox lives in the database that may be down). */
+static void outage_alert(struct worker *w)
+{
+    char why[512], body[1024], id[192];
+    if (w->outage_alerted || now_ms() - w->outage_since_ms < OUTAGE_ALERT_MS)
+        return;
+    w->outage_alerted = 1;
+    log_json_escape(why, sizeof(why), w->outage_why);
+    snprintf(id, sizeof(id), "outage:%s:%lld", w->client_id, (long long)w->outage_since_ms);
+    int n = snprintf(body, sizeof(body),
+                     "{\"alert_id\":\"%s\",\"kind\":\"outage\",\"severity\":\"critical\","
+                     "\"summary\":\"%s paused for %lld s: %s\",\"occurred_at_ms\":%lld,"
+                     "\"details\":{\"worker\":\"%s\",\"since_ms\":%lld}}",
+                     id, w->role->name, (long long)(now_ms() - w->outage_since_ms) / 1000, why,
+                     (long long)now_ms(), w->client_id, (long long)w->outage_since_ms);
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        w->producer, RD_KAFKA_V_TOPIC("inventory.alerts"), RD_KAFKA_V_KEY(id, strlen(id)),
+        RD_KAFKA_V_VALUE(body, (size_t)n), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_END);
+    if (e)
+        log_error("outage alert not queued: %s", rd_kafka_err2str(e));
+    else
+        log_error("outage alert raised: %s", w->outage_why);
+}
+
 /* One step of the outage loop: keep the group alive, try to recover. */
 static void outage_step(struct worker *w)
 {
@@ -121,6 +172,7 @@ static void outage_step(struct worker *w)
             rewind_to(w, m); /* fetched before the pause took effect */
         rd_kafka_message_destroy(m);
     }
+    outage_alert(w);
     if (now_ms() < w->retry_at_ms)
         return;
     if (w->db_down) {
@@ -135,6 +187,7 @@ static void outage_step(struct worker *w)
     }
     log_info("dependencies available again after %.1f s; resuming consumption",
              (now_ms() - w->outage_since_ms) / 1000.0);
+    outbox_reset(w->outbox);
     w->paused = w->db_down = 0;
     set_paused(w, 0);
 }
@@ -151,21 +204,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         return;
     }
     log_info("revoked %d partition(s); committing stored offsets", parts->cnt);
+    w->nwaits = 0; /* paused retry partitions go with the assignment */
     rd_kafka_resp_err_t ce = rd_kafka_commit(rk, NULL, 0);
     if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
         log_warn("commit on revoke: %s", rd_kafka_err2str(ce));
     rd_kafka_assign(rk, NULL);
-}
-
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    int *dr = m->_private;
-    if (!dr)
-        return;
-    *dr = m->err ? -1 : 1;
-    if (m->err)
-        log_error("dead letter to %s not written: %s", rd_kafka_topic_name(m->rkt),
-                  rd_kafka_err2str(m->err));
 }
 
 /* ---- one batch ---------------------------------------------------------- */
@@ -203,11 +246,26 @@ static void mark_dead(struct item *it, const char *cls, const char *prefix, cons
     snprintf(it->error, sizeof(it->error), "%s%s", prefix, detail);
 }
 
+/* A record from a retry topic whose x-not-before is still ahead. */
+static int not_due(const rd_kafka_message_t *m, int64_t *due_ms)
+{
+    char v[32];
+    if (!route_retry_step(rd_kafka_topic_name(m->rkt)) ||
+        kafka_header_get(m, "x-not-before", v, sizeof(v)))
+        return 0;
+    *due_ms = strtoll(v, NULL, 10);
+    return *due_ms > now_ms();
+}
+
 static void validate(struct worker *w)
 {
     for (size_t i = 0; i < w->n; i++) {
         struct item *it = &w->items[i];
         char err[512];
+        if (not_due(it->m, &it->not_before_ms)) {
+            it->st = IT_WAIT;
+            continue;
+        }
         if (evt_parse(w->val, it->m->payload, it->m->len, &it->ev, err, sizeof(err))) {
             mark_dead(it, "poison", "", err);
             continue;
@@ -314,6 +372,25 @@ static size_t batch_marks(struct worker *w)
     return n;
 }
 
+/* A transient failure that outlived the quick attempts goes to the next
+ * retry topic, or after the last one to the DLQ as exhausted. */
+static void still_transient(struct worker *w, struct item *it)
+{
+    int step = route_attempt(it->m) + 1;
+    char last[512];
+    snprintf(last, sizeof(last), "%s", it->error);
+    if ((size_t)step <= w->cfg->n_retry) {
+        it->st = IT_RETRY;
+        it->error_class = "transient";
+        it->not_before_ms = now_ms() + w->cfg->retry_backoff[step - 1] * 1000;
+        snprintf(it->error, sizeof(it->error), "%s", last);
+        return;
+    }
+    it->st = IT_DEAD;
+    it->error_class = "exhausted";
+    snprintf(it->error, sizeof(it->error), "gave up after %d retry step(s): %s", step - 1, last);
+}
+
 static void apply_valid(struct worker *w)
 {
     size_t nmarks = batch_marks(w);
@@ -341,53 +418,95 @@ static void apply_valid(struct worker *w)
                 return;
         }
     }
-    for (size_t i = 0; i < w->n; i++) {
-        struct item *it = &w->items[i];
-        if (it->valid && it->st == IT_PENDING) {
-            char last[512];
-            snprintf(last, sizeof(last), "%s", it->error);
-            snprintf(it->error, sizeof(it->error), "gave up after %d attempts: %s",
-                     QUICK_ATTEMPTS, last);
-            it->st = IT_DEAD;
-            it->error_class = "exhausted";
-        }
-    }
+    for (size_t i = 0; i < w->n; i++)
+        if (w->items[i].valid && w->items[i].st == IT_PENDING)
+            still_transient(w, &w->items[i]);
 }
 
-static void write_dead_letters(struct worker *w)
+/* Writes one retry or dead-letter record; returns 0 when queued. */
+static int route_item(struct worker *w, struct item *it)
+{
+    char src[256], dest[300], err[512];
+    struct log_ctx ctx = item_ctx(it);
+    route_source_topic(rd_kafka_topic_name(it->m->rkt), src, sizeof(src));
+    if (it->st == IT_RETRY)
+        snprintf(dest, sizeof(dest), "%s.retry.%d", src, route_attempt(it->m) + 1);
+    else
+        snprintf(dest, sizeof(dest), "%s.dlq", src);
+    struct route_failure f = {.error_class = it->error_class, .error = it->error,
+                              .group = w->role->group, .worker = w->client_id,
+                              .now_ms = now_ms(),
+                              .not_before_ms = it->st == IT_RETRY ? it->not_before_ms : 0};
+    if (route_produce(w->producer, it->m, dest, &f, &it->dr, err, sizeof(err))) {
+        it->dr = -1;
+        logm_error(&ctx, "%s", err);
+        return -1;
+    }
+    logm_warn(&ctx, "%s to %s (%s): %s", it->st == IT_RETRY ? "retry" : "dead letter", dest,
+              it->error_class, it->error);
+    return 0;
+}
+
+/* Writes retry and dead-letter records and waits for the broker to
+ * acknowledge them: only then may the source offsets be stored. */
+static void write_routed(struct worker *w)
 {
     size_t queued = 0;
     for (size_t i = 0; i < w->n; i++) {
         struct item *it = &w->items[i];
-        if (it->st != IT_DEAD)
-            continue;
-        char src[256], dest[300], err[512];
-        route_source_topic(rd_kafka_topic_name(it->m->rkt), src, sizeof(src));
-        snprintf(dest, sizeof(dest), "%s.dlq", src);
-        struct route_failure f = {.error_class = it->error_class, .error = it->error,
-                                  .group = w->role->group, .worker = w->client_id,
-                                  .now_ms = now_ms()};
-        struct log_ctx ctx = item_ctx(it);
-        if (route_produce(w->producer, it->m, dest, &f, &it->dr, err, sizeof(err))) {
-            it->dr = -1;
-            logm_error(&ctx, "%s", err);
-            continue;
-        }
-        logm_warn(&ctx, "dead letter to %s (%s): %s", dest, it->error_class, it->error);
-        queued++;
+        if ((it->st == IT_DEAD || it->st == IT_RETRY) && route_item(w, it) == 0)
+            queued++;
     }
-    if (!queued)
-        return;
-    if (rd_kafka_flush(w->producer, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (queued && rd_kafka_flush(w->producer, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         /* undelivered records report back as purged, then items may go */
         rd_kafka_purge(w->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_flush(w->producer, 1000);
     }
     for (size_t i = 0; i < w->n; i++) {
-        if (w->items[i].st == IT_DEAD && w->items[i].dr != 1) {
-            w->items[i].st = IT_REWIND;
-            enter_outage(w, 0, "dead-letter topic not writable");
+        struct item *it = &w->items[i];
+        if ((it->st == IT_DEAD || it->st == IT_RETRY) && it->dr != 1) {
+            it->st = IT_REWIND;
+            enter_outage(w, 0, "retry or dead-letter topic not writable");
         }
+    }
+}
+
+/* Pauses a retry partition until its head record is due. */
+static void wait_until(struct worker *w, const rd_kafka_message_t *m, int64_t due_ms)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition);
+    rd_kafka_pause_partitions(w->consumer, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    for (size_t i = 0; i < w->nwaits; i++) {
+        if (w->waits[i].partition == m->partition &&
+            !strcmp(w->waits[i].topic, rd_kafka_topic_name(m->rkt))) {
+            w->waits[i].resume_ms = due_ms;
+            return;
+        }
+    }
+    if (w->nwaits == MAX_BATCH_PARTS)
+        return; /* cannot happen: one entry per assigned retry partition */
+    struct waiting *wt = &w->waits[w->nwaits++];
+    snprintf(wt->topic, sizeof(wt->topic), "%s", rd_kafka_topic_name(m->rkt));
+    wt->partition = m->partition;
+    wt->resume_ms = due_ms;
+}
+
+/* Resumes the retry partitions whose head record is due. */
+static void resume_due(struct worker *w)
+{
+    int64_t now = now_ms();
+    for (size_t i = 0; i < w->nwaits;) {
+        if (w->waits[i].resume_ms > now || w->paused) {
+            i++;
+            continue;
+        }
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, w->waits[i].topic, w->waits[i].partition);
+        rd_kafka_resume_partitions(w->consumer, l);
+        rd_kafka_topic_partition_list_destroy(l);
+        w->waits[i] = w->waits[--w->nwaits];
     }
 }
 
@@ -421,10 +540,12 @@ static void finish(struct worker *w)
         struct part_pos *p = part_find(pp, &np, it->m);
         if (!p || p->rewind)
             continue;
-        if (it->st == IT_DONE || it->st == IT_DEAD)
+        if (it->st == IT_DONE || it->st == IT_DEAD || it->st == IT_RETRY)
             p->store = it->m->offset + 1;
         else
             p->rewind = it->m;
+        if (it->st == IT_WAIT)
+            wait_until(w, it->m, it->not_before_ms);
     }
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)np);
     for (size_t i = 0; i < np; i++)
@@ -504,7 +625,7 @@ static int run_batch(struct worker *w)
         return 0;
     validate(w);
     apply_valid(w);
-    write_dead_letters(w);
+    write_routed(w);
     finish(w);
     return 0;
 }
@@ -525,6 +646,7 @@ static void worker_free(struct worker *w)
             log_warn("%d record(s) not delivered at shutdown", rd_kafka_outq_len(w->producer));
         rd_kafka_destroy(w->producer);
     }
+    outbox_free(w->outbox);
     pg_free(w->pg);
     evt_validator_free(w->val);
     free(w->items);
@@ -552,7 +674,7 @@ static int worker_init(struct worker *w, const struct worker_role *role, const s
     if (pg_new(&w->pg, cfg->database_url, w->client_id, cfg->lock_timeout_ms,
                cfg->statement_timeout_ms, inv_stmts, inv_nstmts))
         return log_error("out of memory"), -1;
-    w->producer = kafka_producer_new(cfg->kafka_brokers, w->client_id, env, on_delivery, w, err,
+    w->producer = kafka_producer_new(cfg->kafka_brokers, w->client_id, env, kafka_dr_status, w, err,
                                      sizeof(err));
     if (!w->producer)
         return log_error("%s", err), -1;
@@ -560,17 +682,34 @@ static int worker_init(struct worker *w, const struct worker_role *role, const s
                                      on_rebalance, w, err, sizeof(err));
     if (!w->consumer)
         return log_error("%s", err), -1;
+    if (outbox_new(&w->outbox, w->producer, w->pg))
+        return log_error("out of memory"), -1;
     return 0;
 }
 
+/* Publishes pending outbox rows when this process is the relay. */
+static void relay(struct worker *w)
+{
+    char err[512];
+    int n = outbox_relay(w->outbox, 0, err, sizeof(err));
+    if (n == -1)
+        enter_outage(w, 1, err);
+    else if (n == -2)
+        log_warn("outbox: %s; will retry", err);
+}
+
+/* Subscribes to the role's topics and their retry topics. */
 static int subscribe(struct worker *w)
 {
-    int n = 0;
-    while (w->role->topics[n])
-        n++;
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
-    for (int i = 0; i < n; i++)
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    for (int i = 0; w->role->topics[i]; i++) {
         rd_kafka_topic_partition_list_add(l, w->role->topics[i], RD_KAFKA_PARTITION_UA);
+        for (size_t step = 1; step <= w->cfg->n_retry; step++) {
+            char t[300];
+            snprintf(t, sizeof(t), "%s.retry.%zu", w->role->topics[i], step);
+            rd_kafka_topic_partition_list_add(l, t, RD_KAFKA_PARTITION_UA);
+        }
+    }
     rd_kafka_resp_err_t e = rd_kafka_subscribe(w->consumer, l);
     rd_kafka_topic_partition_list_destroy(l);
     if (e)
@@ -592,12 +731,16 @@ int worker_run(const struct worker_role *role, const struct cfg *cfg, volatile s
     rc = 0;
     while (!*stop) {
         rd_kafka_poll(w.producer, 0);
-        if (w.paused)
+        if (w.paused) {
             outage_step(&w);
-        else if (run_batch(&w)) {
+            continue;
+        }
+        resume_due(&w);
+        if (run_batch(&w)) {
             rc = 1;
             break;
         }
+        relay(&w);
     }
     log_info("stopping: committing offsets and leaving the group");
 out:

@@ -235,6 +235,9 @@ RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     v_ids text[];
     v_id text;
+    v_skus text[];
+    v_before jsonb;
+    v_r text;
 BEGIN
     SELECT array_agg(order_id) INTO v_ids FROM (
         SELECT order_id FROM orders
@@ -248,8 +251,13 @@ BEGIN
       WHERE sku IN (SELECT sku FROM order_lines WHERE order_id = ANY (v_ids))
       ORDER BY sku FOR UPDATE;
     FOREACH v_id IN ARRAY v_ids LOOP
+        v_skus := sf_touched(v_id, NULL, NULL);
+        v_before := sf_stock_image(v_skus);
         UPDATE orders SET expired = true WHERE order_id = v_id;
-        PERFORM sf_settle(v_id, 'reserved', 'expired');
+        v_r := sf_settle(v_id, 'reserved', 'expired');
+        PERFORM sf_ledger(v_id, v_skus, v_before,
+            jsonb_build_object('event_id', 'expired:' || v_id, 'type', 'hold.expired',
+                               'occurred_at', clock_timestamp(), 'outcome', v_r));
     END LOOP;
     RETURN cardinality(v_ids);
 END $$;
@@ -327,6 +335,58 @@ BEGIN
     RETURN 'applied:adjusted';
 END $$;
 
+-- ---- ledger -----------------------------------------------------------------
+--
+-- Every applied event writes, in its own transaction, one inventory.ledger
+-- record per SKU it touched (key: the SKU), or one keyed "order:<id>" when it
+-- touched no stock. A record carries its sequence number (the outbox id:
+-- per key it follows commit order, because the SKU row is locked first), the
+-- after-image of the stock row and of the order (with its lines), the stock
+-- before the event, and the cause (event id, topic, partition, offset), so
+-- the database can be rebuilt from the ledger alone.
+
+-- SKUs an event touches: the order's lines (and the event's own) or its SKU.
+CREATE OR REPLACE FUNCTION sf_touched(p_order_id text, p_sku text, p_skus text[])
+RETURNS text[] LANGUAGE sql STABLE AS $$
+    SELECT coalesce(array_agg(DISTINCT sku ORDER BY sku), '{}') FROM (
+        SELECT p_sku AS sku WHERE p_sku IS NOT NULL
+        UNION ALL SELECT unnest(p_skus)
+        UNION ALL SELECT sku FROM order_lines WHERE order_id = p_order_id) t
+$$;
+
+CREATE OR REPLACE FUNCTION sf_stock_image(p_skus text[])
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT coalesce(jsonb_object_agg(sku, jsonb_build_object('on_hand', on_hand,
+                                                             'reserved', reserved)), '{}')
+      FROM stock WHERE sku = ANY (p_skus)
+$$;
+
+CREATE OR REPLACE FUNCTION sf_ledger(p_order_id text, p_skus text[], p_before jsonb,
+                                     p_cause jsonb)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_order jsonb;
+BEGIN
+    IF p_order_id IS NOT NULL THEN
+        SELECT to_jsonb(o) || jsonb_build_object('lines', coalesce(
+                   (SELECT jsonb_agg(jsonb_build_object('sku', sku, 'qty', qty) ORDER BY sku)
+                      FROM order_lines WHERE order_id = o.order_id), '[]'))
+          INTO v_order FROM orders o WHERE order_id = p_order_id;
+    END IF;
+    INSERT INTO outbox (id, topic, key, payload)
+    SELECT n, 'inventory.ledger', key,
+           jsonb_build_object('seq', n, 'key', key, 'stock', img, 'before', p_before -> sku,
+                              'order', v_order, 'cause', p_cause)
+      FROM (SELECT nextval('outbox_id_seq') AS n, t.* FROM (
+                SELECT s.sku, s.sku AS key, to_jsonb(s) AS img
+                  FROM stock s WHERE s.sku = ANY (p_skus)
+                UNION ALL
+                SELECT NULL, 'order:' || p_order_id, NULL
+                 WHERE p_order_id IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM stock WHERE sku = ANY (p_skus))
+                ORDER BY 2) t) r;
+END $$;
+
 CREATE OR REPLACE FUNCTION sf_apply(
     p_type text, p_event_id text, p_occurred_ms bigint, p_order_id text, p_sku text,
     p_qty bigint, p_hold_seconds integer, p_skus text[], p_qtys bigint[], p_reason text,
@@ -334,11 +394,15 @@ CREATE OR REPLACE FUNCTION sf_apply(
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     v_at timestamptz := to_timestamp(p_occurred_ms / 1000.0);
+    v_skus text[];
+    v_before jsonb;
     r text;
 BEGIN
     IF EXISTS (SELECT 1 FROM processed_events WHERE event_id = p_event_id) THEN
         RETURN 'duplicate';
     END IF;
+    v_skus := sf_touched(p_order_id, p_sku, p_skus);
+    v_before := sf_stock_image(v_skus);
     CASE p_type
     WHEN 'order.created' THEN
         r := sf_order_created(p_order_id, v_at, coalesce(nullif(p_hold_seconds, 0), p_default_hold),
@@ -364,6 +428,12 @@ BEGIN
     IF NOT FOUND THEN
         -- the same event committed concurrently by another worker: undo ours
         RAISE EXCEPTION USING ERRCODE = 'SF002', MESSAGE = 'duplicate';
+    END IF;
+    IF r LIKE 'applied:%' THEN
+        PERFORM sf_ledger(p_order_id, sf_touched(p_order_id, p_sku, p_skus), v_before,
+            jsonb_build_object('event_id', p_event_id, 'type', p_type, 'occurred_at', v_at,
+                               'topic', p_topic, 'partition', p_partition, 'offset', p_offset,
+                               'outcome', r));
     END IF;
     RETURN r;
 EXCEPTION
