@@ -1,0 +1,441 @@
+/* batch: one poll's worth of events, from validation to stored offsets.
+ *
+ * validate (schema, type for the topic, retry records not yet due) ->
+ * apply (one transaction, quick in-process retries of transient outcomes) ->
+ * route (retry topic or DLQ, acknowledged by the broker) -> finish (store the
+ * offsets of finished events, rewind each partition to its first unfinished
+ * one). See worker.h for the outcomes. */
+#include "worker_int.h"
+
+#include "kafka.h"
+#include "route.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct log_ctx item_ctx(const struct item *it)
+{
+    struct log_ctx c = {.event_id = it->valid ? it->ev.event_id : NULL,
+                        .topic = rd_kafka_topic_name(it->m->rkt),
+                        .partition = it->m->partition,
+                        .offset = it->m->offset};
+    return c;
+}
+
+static int collect(struct worker *w)
+{
+    int wait = 200;
+    while (w->n < (size_t)w->cfg->batch_max) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, wait);
+        if (!m)
+            break;
+        wait = 0;
+        if (m->err) {
+            if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+                char why[512];
+                rd_kafka_fatal_error(w->consumer, why, sizeof(why));
+                log_error("fatal consumer error: %s", why);
+                rd_kafka_message_destroy(m);
+                return -1;
+            }
+            log_warn("consumer: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        memset(&w->items[w->n], 0, sizeof(w->items[0]));
+        w->items[w->n++].m = m;
+    }
+    return 0;
+}
+
+static void mark_dead(struct item *it, const char *cls, const char *prefix, const char *detail)
+{
+    it->st = IT_DEAD;
+    it->error_class = cls;
+    snprintf(it->error, sizeof(it->error), "%s%s", prefix, detail);
+}
+
+/* A record from a retry topic whose x-not-before is still ahead. */
+static int not_due(const rd_kafka_message_t *m, int64_t *due_ms)
+{
+    char v[32];
+    if (!route_retry_step(rd_kafka_topic_name(m->rkt)) ||
+        kafka_header_get(m, "x-not-before", v, sizeof(v)))
+        return 0;
+    *due_ms = strtoll(v, NULL, 10);
+    return *due_ms > now_ms();
+}
+
+static void validate(struct worker *w)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        struct item *it = &w->items[i];
+        char err[512];
+        if (not_due(it->m, &it->not_before_ms)) {
+            it->st = IT_WAIT;
+            continue;
+        }
+        if (evt_parse(w->val, it->m->payload, it->m->len, &it->ev, err, sizeof(err))) {
+            mark_dead(it, "poison", "", err);
+            continue;
+        }
+        it->valid = 1;
+        if (!(w->role->types & (1u << it->ev.type))) {
+            char why[256];
+            snprintf(why, sizeof(why), "type %s is not handled on topic %s", it->ev.type_name,
+                     rd_kafka_topic_name(it->m->rkt));
+            mark_dead(it, "poison", "", why);
+        }
+    }
+}
+
+/* Gathers the valid, pending items into w->inv. */
+static size_t gather(struct worker *w)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        struct item *it = &w->items[i];
+        if (!it->valid || it->st != IT_PENDING)
+            continue;
+        w->inv[k] = (struct inv_item){.ev = &it->ev,
+                                      .topic = rd_kafka_topic_name(it->m->rkt),
+                                      .partition = it->m->partition,
+                                      .offset = it->m->offset};
+        w->inv_idx[k++] = i;
+    }
+    return k;
+}
+
+static void take_result(struct worker *w, size_t k)
+{
+    struct item *it = &w->items[w->inv_idx[k]];
+    const struct inv_item *r = &w->inv[k];
+    struct log_ctx ctx = item_ctx(it);
+    switch (r->res) {
+    case INV_APPLIED:
+    case INV_IGNORED:
+    case INV_DUPLICATE:
+        it->st = IT_DONE;
+        logm_debug(&ctx, "%s %s: %s", it->ev.type_name, inv_res_name(r->res), r->detail);
+        break;
+    case INV_POISON:
+        mark_dead(it, "poison", "rejected by the database: ", r->detail);
+        break;
+    case INV_TRANSIENT:
+    case INV_PENDING:
+        snprintf(it->error, sizeof(it->error), "%s", r->detail);
+        break;
+    }
+}
+
+static void rewind_pending(struct worker *w)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (w->items[i].st == IT_PENDING)
+            w->items[i].st = IT_REWIND;
+}
+
+/* Applies items one per transaction, after the batch as a whole failed.
+ * Returns -1 on an outage (pending items rewound). */
+static int apply_singly(struct worker *w, size_t k)
+{
+    for (size_t j = 0; j < k; j++) {
+        char err[512];
+        enum pg_class c = inv_apply(w->pg, &w->inv[j], 1, w->cfg->hold_seconds, err, sizeof(err));
+        struct item *it = &w->items[w->inv_idx[j]];
+        if (c == PG_OUTAGE) {
+            rewind_pending(w);
+            worker_enter_outage(w, 1, err);
+            return -1;
+        }
+        if (c == PG_OK)
+            take_result(w, j);
+        else if (c == PG_ERROR)
+            mark_dead(it, "poison", "database error: ", err);
+        else
+            snprintf(it->error, sizeof(it->error), "%s", err);
+    }
+    return 0;
+}
+
+/* The newest record timestamp of each source partition in the batch. */
+static size_t batch_marks(struct worker *w)
+{
+    size_t n = 0;
+    for (size_t i = 0; w->role->watermarks && i < w->n; i++) {
+        const rd_kafka_message_t *m = w->items[i].m;
+        const char *t = rd_kafka_topic_name(m->rkt);
+        int64_t ts = rd_kafka_message_timestamp(m, NULL);
+        size_t j = 0;
+        if (route_retry_step(t) || ts < 0)
+            continue;
+        while (j < n && (w->marks[j].partition != m->partition || strcmp(w->marks[j].topic, t)))
+            j++;
+        if (j == n && n == MAX_BATCH_PARTS)
+            continue;
+        if (j == n)
+            w->marks[n++] = (struct inv_mark){w->role->group, t, m->partition, ts};
+        else if (ts > w->marks[j].ms)
+            w->marks[j].ms = ts;
+    }
+    return n;
+}
+
+/* A transient failure that outlived the quick attempts goes to the next
+ * retry topic, or after the last one to the DLQ as exhausted. */
+static void still_transient(struct worker *w, struct item *it)
+{
+    int step = route_attempt(it->m) + 1;
+    char last[512];
+    snprintf(last, sizeof(last), "%s", it->error);
+    if ((size_t)step <= w->cfg->n_retry) {
+        it->st = IT_RETRY;
+        it->error_class = "transient";
+        it->not_before_ms = now_ms() + w->cfg->retry_backoff[step - 1] * 1000;
+        snprintf(it->error, sizeof(it->error), "%s", last);
+        return;
+    }
+    it->st = IT_DEAD;
+    it->error_class = "exhausted";
+    snprintf(it->error, sizeof(it->error), "gave up after %d retry step(s): %s", step - 1, last);
+}
+
+static void apply_valid(struct worker *w)
+{
+    size_t nmarks = batch_marks(w);
+    for (int attempt = 0; attempt < QUICK_ATTEMPTS; attempt++) {
+        size_t k = gather(w);
+        char err[512];
+        if (k == 0)
+            return;
+        if (attempt > 0)
+            rd_kafka_poll(w->producer, 25 << attempt); /* short pause, serves callbacks */
+        enum pg_class c = inv_apply_marked(w->pg, w->inv, k, w->cfg->hold_seconds, w->marks,
+                                           attempt ? 0 : nmarks, err, sizeof(err));
+        if (c == PG_OUTAGE) {
+            rewind_pending(w);
+            worker_enter_outage(w, 1, err);
+            return;
+        }
+        if (c == PG_OK) {
+            for (size_t j = 0; j < k; j++)
+                take_result(w, j);
+        } else {
+            log_warn("batch of %zu failed (%s: %s); applying one by one", k, pg_class_name(c),
+                     err);
+            if (apply_singly(w, k))
+                return;
+        }
+    }
+    for (size_t i = 0; i < w->n; i++)
+        if (w->items[i].valid && w->items[i].st == IT_PENDING)
+            still_transient(w, &w->items[i]);
+}
+
+/* Writes one retry or dead-letter record; returns 0 when queued. */
+static int route_item(struct worker *w, struct item *it)
+{
+    char src[256], dest[300], err[512];
+    struct log_ctx ctx = item_ctx(it);
+    route_source_topic(rd_kafka_topic_name(it->m->rkt), src, sizeof(src));
+    if (it->st == IT_RETRY)
+        snprintf(dest, sizeof(dest), "%s.retry.%d", src, route_attempt(it->m) + 1);
+    else
+        snprintf(dest, sizeof(dest), "%s.dlq", src);
+    struct route_failure f = {.error_class = it->error_class, .error = it->error,
+                              .group = w->role->group, .worker = w->client_id,
+                              .now_ms = now_ms(),
+                              .not_before_ms = it->st == IT_RETRY ? it->not_before_ms : 0};
+    if (route_produce(w->producer, it->m, dest, &f, &it->dr, err, sizeof(err))) {
+        it->dr = -1;
+        logm_error(&ctx, "%s", err);
+        return -1;
+    }
+    logm_warn(&ctx, "%s to %s (%s): %s", it->st == IT_RETRY ? "retry" : "dead letter", dest,
+              it->error_class, it->error);
+    return 0;
+}
+
+/* Writes retry and dead-letter records and waits for the broker to
+ * acknowledge them: only then may the source offsets be stored. */
+static void write_routed(struct worker *w)
+{
+    size_t queued = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        struct item *it = &w->items[i];
+        if ((it->st == IT_DEAD || it->st == IT_RETRY) && route_item(w, it) == 0)
+            queued++;
+    }
+    if (queued && rd_kafka_flush(w->producer, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        /* undelivered records report back as purged, then items may go */
+        rd_kafka_purge(w->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(w->producer, 1000);
+    }
+    for (size_t i = 0; i < w->n; i++) {
+        struct item *it = &w->items[i];
+        if ((it->st == IT_DEAD || it->st == IT_RETRY) && it->dr != 1) {
+            it->st = IT_REWIND;
+            worker_enter_outage(w, 0, "retry or dead-letter topic not writable");
+        }
+    }
+}
+
+/* Pauses a retry partition until its head record is due. */
+static void wait_until(struct worker *w, const rd_kafka_message_t *m, int64_t due_ms)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition);
+    rd_kafka_pause_partitions(w->consumer, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    for (size_t i = 0; i < w->nwaits; i++) {
+        if (w->waits[i].partition == m->partition &&
+            !strcmp(w->waits[i].topic, rd_kafka_topic_name(m->rkt))) {
+            w->waits[i].resume_ms = due_ms;
+            return;
+        }
+    }
+    if (w->nwaits == MAX_BATCH_PARTS)
+        return; /* cannot happen: one entry per assigned retry partition */
+    struct waiting *wt = &w->waits[w->nwaits++];
+    snprintf(wt->topic, sizeof(wt->topic), "%s", rd_kafka_topic_name(m->rkt));
+    wt->partition = m->partition;
+    wt->resume_ms = due_ms;
+}
+
+/* Resumes the retry partitions whose head record is due. */
+void batch_resume_due(struct worker *w)
+{
+    int64_t now = now_ms();
+    for (size_t i = 0; i < w->nwaits;) {
+        if (w->waits[i].resume_ms > now || w->paused) {
+            i++;
+            continue;
+        }
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, w->waits[i].topic, w->waits[i].partition);
+        rd_kafka_resume_partitions(w->consumer, l);
+        rd_kafka_topic_partition_list_destroy(l);
+        w->waits[i] = w->waits[--w->nwaits];
+    }
+}
+
+struct part_pos {
+    const char *topic;
+    int32_t partition;
+    int64_t store; /* next offset to store, -1 none */
+    const rd_kafka_message_t *rewind;
+};
+
+static struct part_pos *part_find(struct part_pos *pp, size_t *np, const rd_kafka_message_t *m)
+{
+    const char *t = rd_kafka_topic_name(m->rkt);
+    for (size_t i = 0; i < *np; i++)
+        if (pp[i].partition == m->partition && strcmp(pp[i].topic, t) == 0)
+            return &pp[i];
+    if (*np == MAX_BATCH_PARTS)
+        return NULL;
+    pp[*np] = (struct part_pos){.topic = t, .partition = m->partition, .store = -1};
+    return &pp[(*np)++];
+}
+
+/* Stores the offset after the last finished event of each partition and
+ * rewinds a partition to its first unfinished event. */
+static void finish(struct worker *w)
+{
+    static struct part_pos pp[MAX_BATCH_PARTS];
+    size_t np = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        struct item *it = &w->items[i];
+        struct part_pos *p = part_find(pp, &np, it->m);
+        if (!p || p->rewind)
+            continue;
+        if (it->st == IT_DONE || it->st == IT_DEAD || it->st == IT_RETRY)
+            p->store = it->m->offset + 1;
+        else
+            p->rewind = it->m;
+        if (it->st == IT_WAIT)
+            wait_until(w, it->m, it->not_before_ms);
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)np);
+    for (size_t i = 0; i < np; i++)
+        if (pp[i].store >= 0)
+            rd_kafka_topic_partition_list_add(l, pp[i].topic, pp[i].partition)->offset = pp[i].store;
+    if (l->cnt) {
+        rd_kafka_resp_err_t e = rd_kafka_offsets_store(w->consumer, l);
+        if (e)
+            log_debug("offsets_store: %s (partitions revoked meanwhile)", rd_kafka_err2str(e));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    for (size_t i = 0; i < np; i++)
+        if (pp[i].rewind)
+            worker_rewind_to(w, pp[i].rewind);
+    for (size_t i = 0; i < w->n; i++) {
+        evt_release(&w->items[i].ev);
+        rd_kafka_message_destroy(w->items[i].m);
+    }
+    w->n = 0;
+}
+
+/* Position of the consumer in a partition: the next offset it will read. */
+static int64_t read_position(struct worker *w, rd_kafka_topic_partition_t *tp, int64_t lo)
+{
+    if (tp->offset >= 0)
+        return tp->offset;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, tp->topic, tp->partition);
+    int64_t pos = -1;
+    if (!rd_kafka_committed(w->consumer, l, 2000))
+        pos = l->elems[0].offset >= 0 ? l->elems[0].offset : lo;
+    rd_kafka_topic_partition_list_destroy(l);
+    return pos;
+}
+
+/* An idle payment consumer that has read everything in a partition counts
+ * as having read up to the present: the time before it asked the broker for
+ * the end offsets (every record produced before then is below them). One
+ * ListOffsets request covers every partition (timestamp -1 = latest). */
+static void idle_watermarks(struct worker *w)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL, *ends = NULL;
+    size_t n = 0;
+    w->idle_mark_ms = now_ms();
+    if (rd_kafka_assignment(w->consumer, &parts) || !parts)
+        return;
+    ends = rd_kafka_topic_partition_list_copy(parts);
+    for (int i = 0; i < ends->cnt; i++)
+        ends->elems[i].offset = RD_KAFKA_OFFSET_END;
+    int64_t t0 = now_ms();
+    if (ends->cnt && rd_kafka_offsets_for_times(w->consumer, ends, 2000) == 0) {
+        rd_kafka_position(w->consumer, parts);
+        for (int i = 0; i < parts->cnt && n < MAX_BATCH_PARTS; i++) {
+            rd_kafka_topic_partition_t *tp = &parts->elems[i], *end = &ends->elems[i];
+            if (route_retry_step(tp->topic) || end->err || end->offset < 0)
+                continue;
+            int64_t pos = read_position(w, tp, 0);
+            if (pos >= 0 && pos >= end->offset)
+                w->marks[n++] = (struct inv_mark){w->role->group, tp->topic, tp->partition, t0};
+        }
+    }
+    char err[512];
+    if (n && inv_mark(w->pg, w->marks, n, err, sizeof(err)) == PG_OUTAGE)
+        worker_enter_outage(w, 1, err);
+    /* marks point into parts: written above, before it goes */
+    rd_kafka_topic_partition_list_destroy(ends);
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+int batch_run(struct worker *w)
+{
+    if (collect(w))
+        return -1;
+    if (w->n == 0 && w->role->watermarks && now_ms() - w->idle_mark_ms >= IDLE_MARK_MS)
+        idle_watermarks(w);
+    if (w->n == 0)
+        return 0;
+    validate(w);
+    apply_valid(w);
+    write_routed(w);
+    finish(w);
+    return 0;
+}

@@ -1,0 +1,97 @@
+/* worker_int: what the consumer loop (worker.c) and the batch pipeline
+ * (batch.c) share. Internal to the common library: not an API. */
+#ifndef STOCKFLOW_WORKER_INT_H
+#define STOCKFLOW_WORKER_INT_H
+
+#include "evt.h"
+#include "inv.h"
+#include "log.h"
+#include "outbox.h"
+#include "pg.h"
+#include "worker.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdint.h>
+#include <time.h>
+
+#define QUICK_ATTEMPTS 4 /* in-process tries of a transient failure */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 30000
+#define MAX_BATCH_PARTS 1024
+#define OUTAGE_ALERT_MS 30000 /* DESIGN §6: one alert after 30 s */
+#define IDLE_MARK_MS 100 /* how often an idle payment consumer says it is caught up */
+
+enum item_state {
+    IT_PENDING = 0,
+    IT_DONE,   /* applied, ignored or duplicate */
+    IT_DEAD,   /* to <source>.dlq */
+    IT_RETRY,  /* to <source>.retry.<n> */
+    IT_REWIND, /* not finished: read it again */
+    IT_WAIT,   /* a retry record not due yet: rewind and pause its partition */
+};
+
+struct item {
+    rd_kafka_message_t *m;
+    struct evt ev;
+    int valid;
+    enum item_state st;
+    const char *error_class;
+    char error[512];
+    int64_t not_before_ms; /* IT_RETRY: when the retry is due; IT_WAIT: when to resume */
+    int dr; /* retry / dead letter delivery: 0 pending, 1 acknowledged, -1 failed */
+};
+
+/* A retry partition paused until its head record is due. */
+struct waiting {
+    char topic[256];
+    int32_t partition;
+    int64_t resume_ms;
+};
+
+struct worker {
+    const struct worker_role *role;
+    const struct cfg *cfg;
+    rd_kafka_t *consumer, *producer;
+    struct pg *pg;
+    struct evt_validator *val;
+    struct item *items;
+    struct inv_item *inv;
+    size_t *inv_idx;
+    size_t n;
+    int paused;  /* consumption paused for an outage */
+    int db_down; /* the outage is PostgreSQL's: reconnect before resuming */
+    long backoff_ms;
+    int64_t retry_at_ms, outage_since_ms;
+    int64_t idle_mark_ms; /* last idle watermark update */
+    struct inv_mark marks[MAX_BATCH_PARTS];
+    struct waiting waits[MAX_BATCH_PARTS];
+    size_t nwaits;
+    struct outbox *outbox;
+    int outage_alerted;
+    char outage_why[256];
+    char client_id[128];
+};
+
+static inline int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* worker.c: pause every partition for an outage (db: PostgreSQL's, so
+ * reconnect before resuming); why is logged once per outage. */
+void worker_enter_outage(struct worker *w, int db, const char *why);
+
+/* worker.c: seek m's partition back to m, to read it again. */
+void worker_rewind_to(struct worker *w, const rd_kafka_message_t *m);
+
+/* batch.c: polls one batch and takes it through validation, apply, retry
+ * and dead-letter routing and offset storage. Returns -1 on a fatal
+ * consumer error, else 0. */
+int batch_run(struct worker *w);
+
+/* batch.c: resumes retry partitions whose head record is due. */
+void batch_resume_due(struct worker *w);
+
+#endif
