@@ -158,7 +158,7 @@ static const char *label_value_end(const char *p)
             p += 2;
             continue;
         }
-        size_t k = *p == '\n' ? 0 : utf8_seq((const unsigned char *)p);
+        size_t k = *p == '\0' || *p == '\n' ? 0 : utf8_seq((const unsigned char *)p);
         if (k == 0) /* the NUL, a raw newline or broken UTF-8 */
             return NULL;
         p += k;
