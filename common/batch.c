@@ -8,6 +8,7 @@
 #include "worker_int.h"
 
 #include "kafka.h"
+#include "metrics.h"
 #include "route.h"
 
 #include <stdio.h>
@@ -67,6 +68,20 @@ static int not_due(const rd_kafka_message_t *m, int64_t *due_ms)
     return *due_ms > now_ms();
 }
 
+/* Counts an event under name with labels topic, type[, outcome]. */
+static void count_event(const char *name, const struct item *it, const char *outcome)
+{
+    char labels[METRICS_MAX_LABELS];
+    const char *type = it->valid ? it->ev.type_name : "invalid";
+    if (outcome)
+        metrics_labels(labels, sizeof(labels), "topic", rd_kafka_topic_name(it->m->rkt), "type",
+                       type, "outcome", outcome, NULL);
+    else
+        metrics_labels(labels, sizeof(labels), "topic", rd_kafka_topic_name(it->m->rkt), "type",
+                       type, NULL);
+    metrics_counter_add(name, labels, 1);
+}
+
 static void validate(struct worker *w)
 {
     for (size_t i = 0; i < w->n; i++) {
@@ -78,9 +93,11 @@ static void validate(struct worker *w)
         }
         if (evt_parse(w->val, it->m->payload, it->m->len, &it->ev, err, sizeof(err))) {
             mark_dead(it, "poison", "", err);
+            count_event(METRICS_EVENTS_CONSUMED, it, NULL);
             continue;
         }
         it->valid = 1;
+        count_event(METRICS_EVENTS_CONSUMED, it, NULL);
         if (!(w->role->types & (1u << it->ev.type))) {
             char why[256];
             snprintf(why, sizeof(why), "type %s is not handled on topic %s", it->ev.type_name,
@@ -118,6 +135,10 @@ static void take_result(struct worker *w, size_t k)
     case INV_DUPLICATE:
         it->st = IT_DONE;
         logm_debug(&ctx, "%s %s: %s", it->ev.type_name, inv_res_name(r->res), r->detail);
+        count_event(METRICS_EVENTS, it, inv_res_name(r->res));
+        int64_t ts = rd_kafka_message_timestamp(it->m, NULL);
+        if (ts > 0)
+            metrics_histogram_observe(METRICS_EVENT_LATENCY, "", (now_ms() - ts) / 1000.0);
         break;
     case INV_POISON:
         mark_dead(it, "poison", "rejected by the database: ", r->detail);
@@ -209,10 +230,14 @@ static void apply_valid(struct worker *w)
         char err[512];
         if (k == 0)
             return;
-        if (attempt > 0)
+        if (attempt > 0) {
             rd_kafka_poll(w->producer, 25 << attempt); /* short pause, serves callbacks */
+            metrics_counter_add(METRICS_INPROCESS_RETRIES, "", (double)k);
+        }
+        int64_t t0 = now_ms();
         enum pg_class c = inv_apply_marked(w->pg, w->inv, k, w->cfg->hold_seconds, w->marks,
                                            attempt ? 0 : nmarks, err, sizeof(err));
+        metrics_histogram_observe(METRICS_TRANSACTION, "", (now_ms() - t0) / 1000.0);
         if (c == PG_OUTAGE) {
             rewind_pending(w);
             worker_enter_outage(w, 1, err);
@@ -254,6 +279,10 @@ static int route_item(struct worker *w, struct item *it)
     }
     logm_warn(&ctx, "%s to %s (%s): %s", it->st == IT_RETRY ? "retry" : "dead letter", dest,
               it->error_class, it->error);
+    char labels[METRICS_MAX_LABELS];
+    metrics_labels(labels, sizeof(labels), "topic", src, "class", it->error_class, NULL);
+    metrics_counter_add(it->st == IT_RETRY ? METRICS_RETRIES : METRICS_DEAD_LETTERS, labels, 1);
+    count_event(METRICS_EVENTS, it, it->st == IT_RETRY ? "retry" : "dead_letter");
     return 0;
 }
 

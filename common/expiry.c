@@ -4,6 +4,8 @@
 #include "heap.h"
 #include "kafka.h"
 #include "log.h"
+#include "metrics.h"
+#include "worker.h"
 #include "outbox.h"
 #include "pg.h"
 
@@ -304,9 +306,14 @@ int expiry_run(const struct cfg *cfg, volatile sig_atomic_t *stop)
         rc = 0;
         log_info("started: group %s; pending-hold heap of %zu bytes", GROUP, heap_bytes(x.heap));
         while (!*stop) {
+            worker_beat();
             poll_once(&x);
-            if (ensure_pg(&x))
+            metrics_gauge_set(METRICS_PENDING_HOLDS, "", (double)heap_len(x.heap));
+            if (ensure_pg(&x)) {
+                worker_ready(0, "PostgreSQL unavailable");
                 continue;
+            }
+            worker_ready(1, "ok");
             relay(&x);
             if (now_ms() < x.next_round_ms)
                 continue;

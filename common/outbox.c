@@ -1,6 +1,7 @@
 #include "outbox.h"
 
 #include "log.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -18,7 +19,7 @@ struct outbox {
     rd_kafka_t *producer;
     struct pg *pg;
     int leader;
-    long long next_try_ms, next_relay_ms, next_purge_ms;
+    long long next_try_ms, next_relay_ms, next_purge_ms, next_report_ms;
     int status[RELAY_BATCH];
     char ids[RELAY_BATCH * 21 + 3];
 };
@@ -126,6 +127,19 @@ static int mark_published(struct outbox *o, char *err, size_t errlen)
     return ok ? 0 : -1;
 }
 
+/* Backlog and age of the oldest unpublished row, for /metrics. */
+static void report_backlog(struct outbox *o)
+{
+    PGresult *r = PQexec(pg_conn(o->pg),
+                         "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
+                         "FROM outbox WHERE published_at IS NULL");
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+        metrics_gauge_set(METRICS_OUTBOX_BACKLOG, "", strtod(PQgetvalue(r, 0, 0), NULL));
+        metrics_gauge_set(METRICS_OUTBOX_OLDEST_AGE, "", strtod(PQgetvalue(r, 0, 1), NULL));
+    }
+    PQclear(r);
+}
+
 static void purge_published(struct outbox *o)
 {
     if (mono_ms() < o->next_purge_ms)
@@ -158,6 +172,10 @@ int outbox_relay(struct outbox *o, int now, char *err, size_t errlen)
     if (done && mark_published(o, err, errlen))
         return -1;
     purge_published(o);
+    if (done < n || n == RELAY_BATCH || mono_ms() >= o->next_report_ms) {
+        o->next_report_ms = mono_ms() + 1000;
+        report_backlog(o);
+    }
     if (done < n) {
         snprintf(err, errlen, "%d of %d outbox record(s) not delivered", n - done, n);
         return -2;

@@ -4,16 +4,39 @@
  * handled by batch.c. */
 #include "worker_int.h"
 
+#include "http.h"
 #include "kafka.h"
+#include "metrics.h"
 #include "route.h"
 
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 extern char **environ;
+
+/* The loop may block up to a statement timeout or a dead-letter flush (30 s
+ * each) before it beats again: alive means a beat within a minute. */
+static struct http_heartbeat heartbeat = HTTP_HEARTBEAT_INIT(60000);
+static struct http_status readiness = HTTP_STATUS_INIT;
+
+void worker_beat(void)
+{
+    http_heartbeat_beat(&heartbeat);
+}
+
+void worker_ready(int ok, const char *fmt, ...)
+{
+    char why[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    http_status_set(&readiness, ok, "%s", why);
+}
 
 /* ---- pausing for outages ------------------------------------------------ */
 
@@ -39,6 +62,7 @@ void worker_enter_outage(struct worker *w, int db, const char *why)
         w->outage_alerted = 0;
         snprintf(w->outage_why, sizeof(w->outage_why), "%s unavailable: %s",
                  db ? "PostgreSQL" : "Kafka", why);
+        worker_ready(0, "paused: %s", w->outage_why);
     }
     w->paused = 1;
     w->db_down |= db;
@@ -58,6 +82,25 @@ void worker_rewind_to(struct worker *w, const rd_kafka_message_t *m)
         rd_kafka_error_destroy(e);
     }
     rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Ready: connected to PostgreSQL, partitions assigned, not paused. */
+static void update_ready(struct worker *w)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    int n = 0;
+    if (!rd_kafka_assignment(w->consumer, &parts) && parts) {
+        n = parts->cnt;
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
+    if (w->paused)
+        worker_ready(0, "paused: %s", w->outage_why);
+    else if (!pg_conn(w->pg))
+        worker_ready(0, "not connected to PostgreSQL");
+    else if (n == 0)
+        worker_ready(0, "no partitions assigned");
+    else
+        worker_ready(1, "ok: %d partition(s)", n);
 }
 
 /* One alert per outage that lasts OUTAGE_ALERT_MS, straight to
@@ -113,6 +156,7 @@ static void outage_step(struct worker *w)
     outbox_reset(w->outbox);
     w->paused = w->db_down = 0;
     set_paused(w, 0);
+    update_ready(w);
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -124,6 +168,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_assign(rk, parts);
         if (w->paused)
             rd_kafka_pause_partitions(rk, parts);
+        update_ready(w);
         return;
     }
     log_info("revoked %d partition(s); committing stored offsets", parts->cnt);
@@ -132,6 +177,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
         log_warn("commit on revoke: %s", rd_kafka_err2str(ce));
     rd_kafka_assign(rk, NULL);
+    worker_ready(0, "no partitions assigned");
 }
 
 /* ---- life cycle --------------------------------------------------------- */
@@ -191,6 +237,31 @@ static int worker_init(struct worker *w, const struct worker_role *role, const s
     return 0;
 }
 
+/* Consumer lag per assigned partition, from the end offsets librdkafka
+ * learned with its last fetch (no broker round trip), once a second. */
+static void report_lag(struct worker *w)
+{
+    static int64_t last_ms;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (now_ms() - last_ms < 1000 || rd_kafka_assignment(w->consumer, &parts) || !parts)
+        return;
+    last_ms = now_ms();
+    rd_kafka_position(w->consumer, parts);
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        int64_t lo, hi;
+        char labels[METRICS_MAX_LABELS], part[16];
+        if (tp->offset < 0 ||
+            rd_kafka_get_watermark_offsets(w->consumer, tp->topic, tp->partition, &lo, &hi) ||
+            hi < 0)
+            continue;
+        snprintf(part, sizeof(part), "%d", (int)tp->partition);
+        metrics_labels(labels, sizeof(labels), "topic", tp->topic, "partition", part, NULL);
+        metrics_gauge_set(METRICS_CONSUMER_LAG, labels, (double)(hi > tp->offset ? hi - tp->offset : 0));
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
 /* Publishes pending outbox rows when this process is the relay. */
 static void relay(struct worker *w)
 {
@@ -234,6 +305,7 @@ int worker_run(const struct worker_role *role, const struct cfg *cfg, volatile s
     log_info("started: group %s, batches of up to %ld events", role->group, cfg->batch_max);
     rc = 0;
     while (!*stop) {
+        worker_beat();
         rd_kafka_poll(w.producer, 0);
         if (w.paused) {
             outage_step(&w);
@@ -245,7 +317,9 @@ int worker_run(const struct worker_role *role, const struct cfg *cfg, volatile s
             break;
         }
         relay(&w);
+        report_lag(&w);
     }
+    worker_ready(0, "stopping");
     log_info("stopping: committing offsets and leaving the group");
 out:
     worker_free(&w);
@@ -328,7 +402,16 @@ int worker_main(const struct worker_role *role, int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    if (role->run)
-        return role->run(&cfg, &stop_flag);
-    return worker_run(role, &cfg, &stop_flag);
+    metrics_describe_stockflow(role->name, STOCKFLOW_VERSION);
+    const struct http_probe health = {http_heartbeat_check, &heartbeat, http_status_check,
+                                     &readiness};
+    struct http *http = NULL;
+    if (http_new(&http, cfg.http_port, &health, err, sizeof(err))) {
+        fprintf(stderr, "%s: %s\n", role->name, err);
+        return 2;
+    }
+    worker_beat();
+    int rc = role->run ? role->run(&cfg, &stop_flag) : worker_run(role, &cfg, &stop_flag);
+    http_free(http);
+    return rc;
 }

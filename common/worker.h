@@ -36,6 +36,12 @@ struct worker_role {
  * usage or configuration (one line on stderr), 1 for a fatal runtime error. */
 int worker_main(const struct worker_role *role, int argc, char **argv);
 
+/* Liveness and readiness of this process, served on HTTP_PORT (/healthz,
+ * /readyz) by worker_main: a loop calls worker_beat() every turn and
+ * worker_ready() when its readiness changes. Thread-safe. */
+void worker_beat(void);
+void worker_ready(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Runs the loop until *stop becomes non-zero. Returns 0 or 1. */
 int worker_run(const struct worker_role *role, const struct cfg *cfg,
                volatile sig_atomic_t *stop);
