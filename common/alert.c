@@ -168,9 +168,8 @@ void alert_rfc3339(int64_t epoch_ms, char *out, size_t outlen)
     time_t t = (time_t)(epoch_ms / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (int)(epoch_ms % 1000));
+    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(epoch_ms % 1000));
 }
 
 /* ---- the dead-letter alert ---------------------------------------------- */
@@ -238,7 +237,7 @@ static int gen_details(yajl_gen g, const struct alert_dead_letter *d)
         const struct alert_header *h = &d->headers[i];
         if (strncmp(h->name, "x-", 2) != 0 || last_header(d, h->name) != h)
             continue;
-        bad |= gen_str(g, h->name);
+        bad |= gen_bytes(g, h->name, strlen(h->name), 256, NULL); /* names are bytes too */
         bad |= gen_bytes(g, h->value, h->size, ALERT_PAYLOAD_MAX, NULL);
     }
     bad |= gen_str(g, "key");
@@ -256,8 +255,8 @@ static int gen_details(yajl_gen g, const struct alert_dead_letter *d)
     return bad ? -1 : 0;
 }
 
-int alert_dead_letter_json(const struct alert_dead_letter *d, char **out, size_t *outlen,
-                           char *id, char *summary, size_t summarylen, char *err, size_t errlen)
+int alert_dead_letter_json(const struct alert_dead_letter *d, char **out, size_t *outlen, char *id,
+                           char *summary, size_t summarylen, char *err, size_t errlen)
 {
     char when[40];
     yajl_gen g = yajl_gen_alloc(NULL);
@@ -269,10 +268,12 @@ int alert_dead_letter_json(const struct alert_dead_letter *d, char **out, size_t
     dead_letter_summary(d, summary, summarylen);
     alert_rfc3339(d->now_ms, when, sizeof(when));
     int bad = yajl_gen_map_open(g) != yajl_gen_status_ok;
-    const char *const kv[] = {"alert_id", id,      "kind",        "dead_letter", "severity",
-                              "error",    "summary", summary, "occurred_at", when};
+    const char *const kv[][2] = {
+        {"alert_id", id},     {"kind", "dead_letter"}, {"severity", "error"},
+        {"summary", summary}, {"occurred_at", when},
+    };
     for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]) && !bad; i++)
-        bad |= gen_str(g, kv[i]);
+        bad |= gen_str(g, kv[i][0]) | gen_str(g, kv[i][1]);
     bad |= gen_str(g, "details");
     bad = bad || gen_details(g, d);
     bad = bad || yajl_gen_map_close(g) != yajl_gen_status_ok;
@@ -381,9 +382,17 @@ static int cb_key(void *ctx, const unsigned char *k, size_t n)
     return 1;
 }
 
-static const yajl_callbacks parse_cbs = {cb_scalar,   cb_bool,      NULL,     NULL,
-                                         cb_number,   cb_string,    cb_start_map, cb_key,
-                                         cb_close,    cb_start_array, cb_close};
+static const yajl_callbacks parse_cbs = {
+    .yajl_null = cb_scalar,
+    .yajl_boolean = cb_bool,
+    .yajl_number = cb_number, /* every number, so integer/double stay NULL */
+    .yajl_string = cb_string,
+    .yajl_start_map = cb_start_map,
+    .yajl_map_key = cb_key,
+    .yajl_end_map = cb_close,
+    .yajl_start_array = cb_start_array,
+    .yajl_end_array = cb_close,
+};
 
 static int syntax_error(yajl_handle h, const void *buf, size_t len, char *err, size_t errlen)
 {
@@ -400,8 +409,8 @@ static int syntax_error(yajl_handle h, const void *buf, size_t len, char *err, s
     return -1;
 }
 
-int alert_parse(const void *buf, size_t len, char *id, char *summary, size_t summarylen,
-                char *err, size_t errlen)
+int alert_parse(const void *buf, size_t len, char *id, char *summary, size_t summarylen, char *err,
+                size_t errlen)
 {
     struct parse_st st = {.id = id, .summary = summary, .summarylen = summarylen};
     id[0] = summary[0] = '\0';
@@ -503,8 +512,8 @@ static int http_setup(struct alert_http *h, const char *url)
     return bad ? -1 : 0;
 }
 
-int alert_http_new(struct alert_http **out, const char *url, volatile sig_atomic_t *stop,
-                   char *err, size_t errlen)
+int alert_http_new(struct alert_http **out, const char *url, volatile sig_atomic_t *stop, char *err,
+                   size_t errlen)
 {
     *out = NULL;
     if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
@@ -558,8 +567,10 @@ void alert_http_post(struct alert_http *h, const char *id, const char *body, siz
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
         if (!(t = curl_slist_append(hdrs, lines[i]))) {
             curl_slist_free_all(hdrs);
-            *r = (struct alert_result){.cls = ALERT_RETRY, .curl_code = CURLE_OUT_OF_MEMORY,
-                                       .retry_after_ms = -1, .detail = "out of memory"};
+            *r = (struct alert_result){.cls = ALERT_RETRY,
+                                       .curl_code = CURLE_OUT_OF_MEMORY,
+                                       .retry_after_ms = -1,
+                                       .detail = "out of memory"};
             return;
         }
         hdrs = t;

@@ -17,12 +17,12 @@
 #include <stdint.h>
 #include <time.h>
 
-#define ALERT_PAYLOAD_MAX 4096            /* bytes of a dead letter's value copied into details */
-#define ALERT_ID_MAX 320                  /* longest alert_id (it becomes a header); buffers + 1 */
-#define ALERT_BODY_MAX (256 * 1024)       /* largest alert record POSTed */
-#define ALERT_BACKOFF_MIN_MS 500          /* first retry */
-#define ALERT_BACKOFF_MAX_MS 30000        /* cap of the exponential backoff */
-#define ALERT_RETRY_AFTER_MAX_MS 120000   /* cap of a webhook's Retry-After */
+#define ALERT_PAYLOAD_MAX 4096          /* bytes of a dead letter's value copied into details */
+#define ALERT_ID_MAX 320                /* longest alert_id (it becomes a header); buffers + 1 */
+#define ALERT_BODY_MAX (256 * 1024)     /* largest alert record POSTed */
+#define ALERT_BACKOFF_MIN_MS 500        /* first retry */
+#define ALERT_BACKOFF_MAX_MS 30000      /* cap of the exponential backoff */
+#define ALERT_RETRY_AFTER_MAX_MS 120000 /* cap of a webhook's Retry-After */
 #define ALERT_CONNECT_TIMEOUT_MS 3000
 #define ALERT_TOTAL_TIMEOUT_MS 10000
 
@@ -98,16 +98,16 @@ struct alert_dead_letter {
  * header name seen twice keeps its last value. On success *out (caller
  * frees, NUL-terminated) holds the JSON, id (ALERT_ID_MAX + 1 bytes) the
  * alert_id and summary the summary line. Returns 0, or -1 with one line in err. */
-int alert_dead_letter_json(const struct alert_dead_letter *d, char **out, size_t *outlen,
-                           char *id, char *summary, size_t summarylen, char *err, size_t errlen);
+int alert_dead_letter_json(const struct alert_dead_letter *d, char **out, size_t *outlen, char *id,
+                           char *summary, size_t summarylen, char *err, size_t errlen);
 
 /* Checks that buf is one strict JSON object (no comments, nothing after it,
  * valid UTF-8) whose "alert_id" is a string of 1..ALERT_ID_MAX printable
  * ASCII characters. Fills id (ALERT_ID_MAX + 1 bytes) and summary (its
  * "summary" member, "" when absent or not a string, cut to fit). Returns 0,
  * or -1 with the reason in err. */
-int alert_parse(const void *buf, size_t len, char *id, char *summary, size_t summarylen,
-                char *err, size_t errlen);
+int alert_parse(const void *buf, size_t len, char *id, char *summary, size_t summarylen, char *err,
+                size_t errlen);
 
 /* ---- delivery (libcurl) ------------------------------------------------- */
 
@@ -125,8 +125,8 @@ struct alert_result {
 /* Prepares delivery to url (http:// or https://). stop, when not NULL, is
  * checked during a transfer: once it is non-zero the attempt is abandoned
  * (ALERT_RETRY, "aborted"). Returns 0 or -ENOMEM / -EINVAL with err. */
-int alert_http_new(struct alert_http **out, const char *url, volatile sig_atomic_t *stop,
-                   char *err, size_t errlen);
+int alert_http_new(struct alert_http **out, const char *url, volatile sig_atomic_t *stop, char *err,
+                   size_t errlen);
 
 /* POSTs body (len bytes, application/json) with "Idempotency-Key: id" and
  * fills r. Blocks for ALERT_TOTAL_TIMEOUT_MS at most. */

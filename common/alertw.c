@@ -3,10 +3,11 @@
 #include "alert.h"
 #include "kafka.h"
 #include "log.h"
+#include "metrics.h"
+#include "worker.h"
 #include "route.h"
 
 #include <curl/curl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +16,8 @@
 
 extern char **environ;
 
-#define POLL_MS 100          /* longest wait between two consumer polls */
-#define DLQ_POLL_MS 20       /* poll period while the alerts DLQ acknowledges */
+#define POLL_MS 100           /* longest wait between two consumer polls */
+#define DLQ_POLL_MS 20        /* poll period while the alerts DLQ acknowledges */
 #define STOP_DLQ_WAIT_MS 5000 /* at SIGTERM, wait this long for a pending DLQ ack */
 
 /* What the record in hand waits for. */
@@ -101,8 +102,8 @@ static void rewind_to(struct alertw *w, const rd_kafka_message_t *m)
 static void store_offset(struct alertw *w)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(w->m->rkt), w->m->partition)
-        ->offset = w->m->offset + 1;
+    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(w->m->rkt), w->m->partition)->offset =
+        w->m->offset + 1;
     rd_kafka_resp_err_t e = rd_kafka_offsets_store(w->consumer, l);
     if (e)
         log_debug("offsets_store: %s (partition revoked meanwhile)", rd_kafka_err2str(e));
@@ -138,8 +139,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         return;
     }
     log_info("revoked %d partition(s); committing stored offsets", parts->cnt);
-    if (w->m && rd_kafka_topic_partition_list_find(parts, rd_kafka_topic_name(w->m->rkt),
-                                                   w->m->partition))
+    if (w->m &&
+        rd_kafka_topic_partition_list_find(parts, rd_kafka_topic_name(w->m->rkt), w->m->partition))
         w->revoked = 1;
     rd_kafka_resp_err_t ce = rd_kafka_commit(rk, NULL, 0);
     if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
@@ -165,8 +166,10 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 static void dlq_send(struct alertw *w)
 {
     char err[512];
-    struct route_failure f = {.error_class = "poison", .error = w->why,
-                              .group = w->role->group, .worker = w->client_id,
+    struct route_failure f = {.error_class = "poison",
+                              .error = w->why,
+                              .group = w->role->group,
+                              .worker = w->client_id,
                               .now_ms = now_ms()};
     struct log_ctx ctx = held_ctx(w);
     w->dlq_dr = 0;
@@ -181,6 +184,24 @@ static void dlq_send(struct alertw *w)
     hold(w, H_DLQ_WAIT, 0);
 }
 
+/* Webhook answers for /metrics: deliveries by status, failures by reason. */
+static void count_delivery(const struct alert_result *r)
+{
+    char labels[METRICS_MAX_LABELS], status[16];
+    snprintf(status, sizeof(status), "%ld", r->status);
+    metrics_labels(labels, sizeof(labels), "status", r->status ? status : "none", NULL);
+    metrics_counter_add(METRICS_WEBHOOK_DELIVERIES, labels, 1);
+    if (r->cls == ALERT_DELIVERED)
+        return;
+    const char *reason = r->status >= 500 ? "http_5xx"
+                         : r->status >= 400 ? "http_4xx"
+                         : r->curl_code == 28 ? "timeout" /* CURLE_OPERATION_TIMEDOUT */
+                         : r->curl_code == 7 ? "connect" /* CURLE_COULDNT_CONNECT */
+                                             : "other";
+    metrics_labels(labels, sizeof(labels), "reason", reason, NULL);
+    metrics_counter_add(METRICS_WEBHOOK_FAILURES, labels, 1);
+}
+
 /* One POST of the alert in hand, and what follows from its answer. */
 static void attempt(struct alertw *w)
 {
@@ -188,6 +209,7 @@ static void attempt(struct alertw *w)
     struct log_ctx ctx = held_ctx(w);
     alert_http_post(w->http, w->id, w->body, w->len, &r);
     w->attempt++;
+    count_delivery(&r);
     if (r.cls == ALERT_DELIVERED) {
         logm_info(&ctx, "alert %s delivered (HTTP %ld, attempt %d)", w->id, r.status, w->attempt);
         release(w, 1);
@@ -227,11 +249,16 @@ static int dead_letter_alert(struct alertw *w)
                rd_kafka_header_get_all(hdrs, n, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR)
             hs[n++] = (struct alert_header){.name = name, .value = val, .size = size};
     }
-    struct alert_dead_letter d = {
-        .topic = rd_kafka_topic_name(w->m->rkt), .partition = w->m->partition,
-        .offset = w->m->offset, .key = w->m->key, .key_len = w->m->key_len,
-        .payload = w->m->payload, .len = w->m->len, .headers = hs, .nheaders = n,
-        .now_ms = now_ms()};
+    struct alert_dead_letter d = {.topic = rd_kafka_topic_name(w->m->rkt),
+                                  .partition = w->m->partition,
+                                  .offset = w->m->offset,
+                                  .key = w->m->key,
+                                  .key_len = w->m->key_len,
+                                  .payload = w->m->payload,
+                                  .len = w->m->len,
+                                  .headers = hs,
+                                  .nheaders = n,
+                                  .now_ms = now_ms()};
     char err[512];
     if (alert_dead_letter_json(&d, &w->body, &w->len, w->id, w->summary, sizeof(w->summary), err,
                                sizeof(err)))
@@ -265,9 +292,8 @@ static int take(struct alertw *w, rd_kafka_message_t *m)
 {
     w->m = m;
     w->st = H_SEND;
-    int rc = strcmp(rd_kafka_topic_name(m->rkt), w->role->alerts_topic) == 0
-                 ? alert_record(w)
-                 : dead_letter_alert(w);
+    int rc = strcmp(rd_kafka_topic_name(m->rkt), w->role->alerts_topic) == 0 ? alert_record(w)
+                                                                             : dead_letter_alert(w);
     if (rc)
         return rc < 0 ? -1 : 0;
     if (!w->http) {
@@ -395,8 +421,8 @@ static int alertw_init(struct alertw *w, const struct alertw_role *role, const s
     if (cfg->alert_webhook_url[0] &&
         alert_http_new(&w->http, cfg->alert_webhook_url, stop, err, sizeof(err)))
         return log_error("ALERT_WEBHOOK_URL: %s", err), -1;
-    w->producer = kafka_producer_new(cfg->kafka_brokers, w->client_id, env, on_delivery, w, err,
-                                     sizeof(err));
+    w->producer =
+        kafka_producer_new(cfg->kafka_brokers, w->client_id, env, on_delivery, w, err, sizeof(err));
     if (!w->producer)
         return log_error("%s", err), -1;
     w->consumer = kafka_consumer_new(cfg->kafka_brokers, role->group, w->client_id, env,
@@ -425,110 +451,30 @@ int alertw_run(const struct alertw_role *role, const struct cfg *cfg, volatile s
 {
     struct alertw w;
     int rc = 1;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        log_error("libcurl initialisation failed");
+        return 1;
+    }
     if (alertw_init(&w, role, cfg, stop) || subscribe(&w))
         goto out;
     log_info("started: group %s, %s", role->group,
              w.http ? "alerts POSTed to the webhook" : "ALERT_WEBHOOK_URL unset: alerts logged");
     rc = 0;
+    worker_ready(1, "ok");
     while (!*stop) {
+        worker_beat();
         if (step(&w)) {
             rc = 1;
             break;
         }
     }
+    worker_ready(0, "stopping");
     finish_held(&w);
     log_info("stopping: committing offsets and leaving the group");
 out:
     if (w.m)
         release(&w, 0);
     alertw_free(&w);
-    return rc;
-}
-
-/* ---- process entry -------------------------------------------------------- */
-
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-    if (stop_flag)
-        _exit(128 + sig); /* a second signal exits at once */
-    stop_flag = 1;
-}
-
-static void usage(const struct alertw_role *r, FILE *f)
-{
-    fprintf(f,
-            "Usage: %s [--help] [--version]\n"
-            "POSTs every alert to the webhook, at least once and in order per partition:\n"
-            "one per dead letter of the .dlq topics, and each record of %s.\n\n"
-            "Consumer group %s. Configuration comes from the environment:\n"
-            "  KAFKA_BROKERS      bootstrap servers (default 127.0.0.1:9092)\n"
-            "  ALERT_WEBHOOK_URL  http:// or https:// URL the alerts are POSTed to\n"
-            "                     (unset: each alert is logged at level warn)\n"
-            "  HTTP_PORT          metrics/health port (default %ld)\n"
-            "  LOG_LEVEL          debug, info, warn, error (default info)\n"
-            "  RDKAFKA_<NAME>     any librdkafka property, e.g. RDKAFKA_SESSION_TIMEOUT_MS\n"
-            "A webhook that fails (network error, 5xx, 408, 429) is retried with capped\n"
-            "backoff, honouring Retry-After; any other 4xx sends the record to\n"
-            "%s.\n"
-            "Logs are JSON lines on stderr. SIGTERM or SIGINT abandons the attempt in\n"
-            "flight (it is redone at the next start), commits offsets and exits; a second\n"
-            "signal exits at once.\n"
-            "Exit codes: 0 clean stop, 1 runtime failure, 2 bad usage or configuration.\n",
-            r->name, r->alerts_topic, r->group, r->http_port, r->alerts_dlq);
-}
-
-static const char *env_get(const char *name)
-{
-    return getenv(name);
-}
-
-/* Reads arguments and configuration. Returns -1 to go on, else an exit code. */
-static int startup(const struct alertw_role *role, int argc, char **argv, struct cfg *cfg)
-{
-    static const struct option opts[] = {
-        {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, {0}};
-    int o;
-    char err[768];
-    while ((o = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
-        if (o == 'h')
-            return usage(role, stdout), 0;
-        if (o == 'V')
-            return printf("%s %s\n", role->name, STOCKFLOW_VERSION), 0;
-        return usage(role, stderr), 2;
-    }
-    if (optind < argc)
-        return fprintf(stderr, "%s: unexpected argument \"%s\" (see --help)\n", role->name,
-                       argv[optind]), 2;
-    if (cfg_load(cfg, role->http_port, env_get, err, sizeof(err)))
-        return fprintf(stderr, "%s: %s\n", role->name, err), 2;
-    rd_kafka_conf_t *probe = kafka_conf_new(cfg->kafka_brokers, NULL, 0,
-                                            (const char *const *)environ, err, sizeof(err));
-    if (!probe)
-        return fprintf(stderr, "%s: %s\n", role->name, err), 2;
-    rd_kafka_conf_destroy(probe);
-    return -1;
-}
-
-int alertw_main(const struct alertw_role *role, int argc, char **argv)
-{
-    struct cfg cfg;
-    log_init(role->name, LOG_INFO);
-    int rc = startup(role, argc, argv, &cfg);
-    if (rc >= 0)
-        return rc;
-    log_init(role->name, (enum log_level)cfg.log_level);
-    cfg_log(&cfg, (const char *const *)environ);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        log_error("libcurl initialisation failed");
-        return 1;
-    }
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    rc = alertw_run(role, &cfg, &stop_flag);
     curl_global_cleanup();
     return rc;
 }

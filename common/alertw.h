@@ -26,16 +26,10 @@ struct alertw_role {
     const char *const *topics; /* NULL-terminated: the .dlq topics and the alerts topic */
     const char *alerts_topic;  /* records already alerts: "inventory.alerts" */
     const char *alerts_dlq;    /* where refused alerts go: "inventory.alerts.dlq" */
-    long http_port;            /* default HTTP_PORT */
 };
 
-/* The whole life of the process: arguments, configuration, the loop,
- * teardown. Returns the exit code: 0 after a clean stop, 2 for bad usage or
- * configuration (one line on stderr), 1 for a fatal runtime error. */
-int alertw_main(const struct alertw_role *role, int argc, char **argv);
-
-/* Runs the loop until *stop becomes non-zero. Returns 0 or 1. */
-int alertw_run(const struct alertw_role *role, const struct cfg *cfg,
-               volatile sig_atomic_t *stop);
+/* Runs the loop until *stop becomes non-zero (worker_main runs the process
+ * around it: arguments, configuration, signals, /metrics). Returns 0 or 1. */
+int alertw_run(const struct alertw_role *role, const struct cfg *cfg, volatile sig_atomic_t *stop);
 
 #endif

@@ -33,11 +33,20 @@ static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, 
     return -1;
 }
 
+/* librdkafka's own log lines, as our JSON lines (syslog levels). Called
+ * from librdkafka's threads; log_write is thread-safe. */
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    int l = level <= 3 ? LOG_WARN : level <= 6 ? LOG_INFO : LOG_DEBUG;
+    LOG_AT((enum log_level)l, NULL, "librdkafka %s: %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
 rd_kafka_conf_t *kafka_conf_new(const char *brokers, const struct kafka_prop *defaults,
                                 size_t ndefaults, const char *const *environ_vars, char *err,
                                 size_t errlen)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, log_cb);
     if (conf_set(conf, "bootstrap.servers", brokers, "KAFKA_BROKERS", err, errlen))
         goto fail;
     for (size_t i = 0; i < ndefaults; i++)

@@ -36,7 +36,7 @@ size_t log_json_escape(char *buf, size_t size, const char *s);
 
 /* An expression, so it can stand in `return log_error(...), -1;`. */
 #define LOG_AT(lvl, ctx, ...)                                                                      \
-    ((lvl) >= log_min_level ? log_write((lvl), (ctx), __VA_ARGS__) : (void)0)
+    ((int)(lvl) >= log_min_level ? log_write((lvl), (ctx), __VA_ARGS__) : (void)0)
 #define log_debug(...) LOG_AT(LOG_DEBUG, NULL, __VA_ARGS__)
 #define log_info(...) LOG_AT(LOG_INFO, NULL, __VA_ARGS__)
 #define log_warn(...) LOG_AT(LOG_WARN, NULL, __VA_ARGS__)

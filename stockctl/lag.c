@@ -1,6 +1,13 @@
-/* stockctl lag: committed offset, end offset and lag per group and partition;
+/* stockctl lag: committed offset, end offset and lag per group and partition
+ * (the topics of each group come from roles.c, retry topics included), and
+ * the timeout-worker's pending holds when DATABASE_URL reaches a database;
  * with --wait, waits until every listed group has caught up. */
-#include "kafka.h"
+#include "arg.h"
+#include "db.h"
+#include "group.h"
+#include "kread.h"
+#include "out.h"
+#include "roles.h"
 #include "stockctl.h"
 
 #include <getopt.h>
@@ -9,182 +16,230 @@
 #include <string.h>
 #include <time.h>
 
-extern char **environ;
+#define MAX_GROUPS 16
+#define MAX_ROLE_TOPICS (8 + 4 * CFG_MAX_RETRY_STEPS)
 
-struct group_topics {
-    const char *group;
-    const char *const topics[3];
+struct lag_opts {
+    double wait_s; /* < 0: print once */
+    int quiet, json;
+    const struct role *roles[MAX_GROUPS];
+    int n;
 };
 
-static const struct group_topics known[] = {
-    {"stockflow-order", {"inventory.orders", NULL}},
-    {"stockflow-stock", {"inventory.stock", NULL}},
-    {"stockflow-payment", {"inventory.payments", NULL}},
-    {"stockflow-timeout", {"inventory.orders", NULL}},
-};
-
-static const struct group_topics *find_group(const char *g)
+/* Every partition of the role's topics that the cluster has. */
+static int role_partitions(rd_kafka_t *rk, const struct cfg *c, const struct role *r,
+                           rd_kafka_topic_partition_list_t **out, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-        if (strcmp(known[i].group, g) == 0)
-            return &known[i];
-    return NULL;
-}
-
-/* Lists every partition of the group's topics. NULL with err on failure. */
-static rd_kafka_topic_partition_list_t *group_partitions(rd_kafka_t *rk,
-                                                         const struct group_topics *g, char *err,
-                                                         size_t errlen)
-{
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
-    for (int t = 0; g->topics[t]; t++) {
-        const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, g->topics[t], NULL);
-        rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, 5000);
-        rd_kafka_topic_destroy(rkt);
-        if (e || md->topic_cnt != 1 || md->topics[0].err) {
-            snprintf(err, errlen, "topic %s: %s", g->topics[t],
-                     rd_kafka_err2str(e ? e : md->topics[0].err));
-            if (md)
-                rd_kafka_metadata_destroy(md);
-            rd_kafka_topic_partition_list_destroy(l);
-            return NULL;
+    struct role_topic t[MAX_ROLE_TOPICS];
+    const struct rd_kafka_metadata *md;
+    size_t n = roles_topics(r, c->n_retry, t, MAX_ROLE_TOPICS);
+    int rc = kread_metadata(rk, &md, err, errlen);
+    if (rc)
+        return rc;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(32);
+    for (size_t i = 0; i < n && rc == EXIT_OK; i++) {
+        const rd_kafka_metadata_topic_t *mt = kread_topic(md, t[i].name);
+        if (!mt && !t[i].optional) {
+            snprintf(err, errlen, "topic %s of group %s does not exist", t[i].name, r->group);
+            rc = EXIT_NOTFOUND;
         }
-        for (int p = 0; p < md->topics[0].partition_cnt; p++)
-            rd_kafka_topic_partition_list_add(l, g->topics[t], md->topics[0].partitions[p].id);
-        rd_kafka_metadata_destroy(md);
+        for (int p = 0; mt && p < mt->partition_cnt; p++)
+            rd_kafka_topic_partition_list_add(l, t[i].name, mt->partitions[p].id);
     }
-    return l;
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_partition_list_sort(l, NULL, NULL);
+    *out = l;
+    return rc;
 }
 
-/* Prints one group's lag; returns the total lag, or -1 on error. */
-static long long group_lag(const char *brokers, const struct group_topics *g, int quiet,
-                           char *err, size_t errlen)
+static void print_row(const struct lag_opts *o, const char *group,
+                      const rd_kafka_topic_partition_t *tp, int64_t hi, long long lag)
 {
-    const struct kafka_prop props[] = {{"group.id", g->group}, {"enable.auto.commit", "false"}};
-    rd_kafka_conf_t *conf = kafka_conf_new(brokers, props, 2, (const char *const *)environ, err,
-                                           errlen);
-    if (!conf)
-        return -1;
-    char why[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        snprintf(err, errlen, "%s", why);
-        return -1;
+    if (o->json) {
+        yajl_gen g = out_json_new(0);
+        out_json_open(g, NULL, 0);
+        out_json_str(g, "group", group);
+        out_json_str(g, "topic", tp->topic);
+        out_json_int(g, "partition", tp->partition);
+        out_json_int(g, "committed", tp->offset);
+        out_json_int(g, "end", hi);
+        out_json_int(g, "lag", lag);
+        out_json_close(g, 0);
+        out_json_line(g, stdout);
+        yajl_gen_free(g);
+        return;
     }
-    long long total = -1;
-    rd_kafka_topic_partition_list_t *l = group_partitions(rk, g, err, errlen);
-    if (!l)
-        goto out;
-    rd_kafka_resp_err_t e = rd_kafka_committed(rk, l, 5000);
-    if (e) {
-        snprintf(err, errlen, "committed offsets of %s: %s", g->group, rd_kafka_err2str(e));
-        goto out;
+    printf("%-20s %-28s %4d %12lld %12lld %10lld\n", group, tp->topic, (int)tp->partition,
+           (long long)tp->offset, (long long)hi, lag);
+}
+
+/* Sums (and prints unless quiet) one group's lag into *total. */
+static int group_lag(const struct cfg *c, const struct role *r, const struct lag_opts *o,
+                     int show, long long *total, char *err, size_t errlen)
+{
+    rd_kafka_t *rk = group_handle(c, r->group, err, errlen);
+    if (!rk)
+        return EXIT_USAGE;
+    rd_kafka_topic_partition_list_t *l = NULL;
+    int64_t *lo = NULL, *hi = NULL;
+    int rc = role_partitions(rk, c, r, &l, err, errlen);
+    if (rc == EXIT_OK) {
+        lo = calloc((size_t)l->cnt + 1, sizeof(*lo));
+        hi = calloc((size_t)l->cnt + 1, sizeof(*hi));
+        if (!lo || !hi)
+            rc = EXIT_FAIL, snprintf(err, errlen, "out of memory");
     }
-    total = 0;
-    for (int i = 0; i < l->cnt && total >= 0; i++) {
+    if (rc == EXIT_OK)
+        rc = group_committed(rk, l, err, errlen);
+    if (rc == EXIT_OK)
+        rc = kread_watermarks(rk, l, lo, hi, err, errlen);
+    for (int i = 0; rc == EXIT_OK && i < l->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &l->elems[i];
-        int64_t lo, hi;
-        e = rd_kafka_query_watermark_offsets(rk, tp->topic, tp->partition, &lo, &hi, 5000);
-        if (e) {
-            snprintf(err, errlen, "end offset of %s[%d]: %s", tp->topic, (int)tp->partition,
-                     rd_kafka_err2str(e));
-            total = -1;
-            break;
-        }
-        int64_t done = tp->offset >= 0 ? tp->offset : lo;
-        long long lag = hi - done > 0 ? hi - done : 0;
-        total += lag;
-        if (!quiet)
-            printf("%-20s %-28s %4d %12lld %12lld %10lld\n", g->group, tp->topic,
-                   (int)tp->partition, (long long)tp->offset, (long long)hi, lag);
+        int64_t done = tp->offset >= 0 ? tp->offset : lo[i];
+        long long lag = hi[i] - done > 0 ? hi[i] - done : 0;
+        *total += lag;
+        if (show)
+            print_row(o, r->group, tp, hi[i], lag);
     }
-out:
+    free(lo);
+    free(hi);
     if (l)
         rd_kafka_topic_partition_list_destroy(l);
     rd_kafka_destroy(rk);
-    return total;
+    return rc;
+}
+
+/* The timeout-worker's work: holds not yet released. Quiet when DATABASE_URL
+ * does not reach a database with the stockflow schema. */
+static void pending_holds(const struct cfg *c, int json)
+{
+    struct pg *p = NULL;
+    char err[512];
+    int code;
+    if (db_open(c, "stockctl lag", &p, err, sizeof(err)) != EXIT_OK)
+        return;
+    PGresult *res = db_query(
+        p,
+        "SELECT count(*) AS pending_holds, to_char(min(expires_at) AT TIME ZONE 'UTC',"
+        "                         'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS oldest_expiry,"
+        "       floor(extract(epoch FROM min(expires_at) - now()))::bigint AS expires_in_s"
+        "  FROM orders WHERE state = 'reserved'",
+        0, NULL, &code, err, sizeof(err));
+    if (res && json) {
+        yajl_gen g = out_json_new(0);
+        out_json_open(g, NULL, 0);
+        out_json_str(g, "group", "stockflow-timeout");
+        db_json_row(g, res, 0);
+        out_json_close(g, 0);
+        out_json_line(g, stdout);
+        yajl_gen_free(g);
+    } else if (res) {
+        const char *in = db_val(res, 0, 2);
+        long long s = in ? atoll(in) : 0;
+        char when[64] = "";
+        if (in)
+            snprintf(when, sizeof(when), s >= 0 ? " (in %lldm %llds)" : " (%lldm %llds ago)",
+                     (s < 0 ? -s : s) / 60, (s < 0 ? -s : s) % 60);
+        printf("timeout-worker: %s pending holds, oldest expiry %s%s\n", PQgetvalue(res, 0, 0),
+               in ? PQgetvalue(res, 0, 1) : "-", when);
+    }
+    PQclear(res);
+    pg_free(p);
 }
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: stockctl lag [--wait SECONDS] [--quiet] [GROUP...]\n"
-               "Committed offset, end offset and lag per partition for each GROUP (default:\n"
-               "stockflow-order stockflow-stock). -1001 as committed means nothing committed\n"
-               "yet. With --wait, polls until every group's lag is 0 (exit 0) or the time is\n"
-               "up (exit 1). Exit 3 when the broker cannot be reached.\n");
+    fprintf(f,
+            "Usage: stockctl lag [--wait SECONDS] [--quiet] [--json] [GROUP...]\n"
+            "Committed offset, end offset and lag per partition for each GROUP, a consumer\n"
+            "group (stockflow-order) or a role (order): %s.\n"
+            "Default: stockflow-order stockflow-stock. A group reads its source topics and\n"
+            "their retry topics (those of RETRY_BACKOFF_SECONDS). -1001 as committed means\n"
+            "nothing committed yet. Then, when DATABASE_URL reaches a database, the\n"
+            "timeout-worker's pending holds and the oldest expiry.\n"
+            "With --wait, polls until every group's lag is 0 (exit 0) or the time is up\n"
+            "(exit 1), printing nothing but the result.\n"
+            "  --quiet   no output (with --wait: just the exit code)\n"
+            "  --json    one JSON object per partition (and one for the pending holds)\n"
+            "Exit codes: 0 ok, 1 not caught up in time, 2 bad usage, 3 Kafka unreachable,\n"
+            "4 a topic of the group does not exist.\n",
+            roles_names());
+}
+
+static int parse(struct lag_opts *o, int argc, char **argv)
+{
+    static const struct option opts[] = {{"wait", required_argument, NULL, 'w'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    int opt;
+    char *end;
+    opterr = 0;
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, ":w:qjh", opts, NULL)) != -1) {
+        if (opt == 'w' && (o->wait_s = strtod(optarg, &end), *end || end == optarg ||
+                                                            !(o->wait_s >= 0 && o->wait_s <= 86400)))
+            return fprintf(stderr, "stockctl lag: --wait \"%s\": expected seconds in 0..86400\n",
+                           optarg),
+                   EXIT_USAGE;
+        if (opt == 'w')
+            continue;
+        else if (opt == 'q' || opt == 'j')
+            *(opt == 'q' ? &o->quiet : &o->json) = 1;
+        else if (opt == 'h')
+            return usage(stdout), -1;
+        else
+            return arg_bad_option("lag", opt, argv), EXIT_USAGE;
+    }
+    for (int i = optind; i < argc; i++) {
+        if (o->n == MAX_GROUPS || !(o->roles[o->n++] = roles_find(argv[i]))) {
+            fprintf(stderr, "stockctl lag: unknown group \"%s\": expected one of %s (or "
+                            "stockflow-<role>)\n",
+                    argv[i], roles_names());
+            return EXIT_USAGE;
+        }
+    }
+    if (o->n == 0) {
+        o->roles[o->n++] = roles_find("order");
+        o->roles[o->n++] = roles_find("stock");
+    }
+    return EXIT_OK;
 }
 
 int cmd_lag(const struct cfg *c, int argc, char **argv)
 {
-    static const struct option opts[] = {{"wait", required_argument, NULL, 'w'},
-                                         {"quiet", no_argument, NULL, 'q'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
-    double wait_s = -1;
-    int quiet = 0, o;
-    optind = 1;
-    while ((o = getopt_long(argc, argv, "w:qh", opts, NULL)) != -1) {
-        char *end;
-        switch (o) {
-        case 'w':
-            wait_s = strtod(optarg, &end);
-            if (*end || wait_s < 0) {
-                fprintf(stderr, "stockctl lag: --wait: \"%s\" is not a number of seconds\n",
-                        optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case 'q':
-            quiet = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            return EXIT_OK;
-        default:
-            usage(stderr);
-            return EXIT_USAGE;
-        }
-    }
-    const char *defaults[] = {"stockflow-order", "stockflow-stock"};
-    const char **groups = optind < argc ? (const char **)argv + optind : defaults;
-    int ngroups = optind < argc ? argc - optind : 2;
-    for (int i = 0; i < ngroups; i++) {
-        if (!find_group(groups[i])) {
-            fprintf(stderr, "stockctl lag: unknown group \"%s\"\n", groups[i]);
-            return EXIT_USAGE;
-        }
-    }
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct lag_opts o = {.wait_s = -1};
+    int rc = parse(&o, argc, argv);
+    if (rc)
+        return rc < 0 ? EXIT_OK : rc;
+    int64_t t0 = out_mono_ns();
+    int show = !o.quiet && o.wait_s < 0;
     for (;;) {
         long long total = 0;
-        char err[512];
-        int show = !quiet && wait_s < 0;
-        if (show)
+        char err[768];
+        if (show && !o.json)
             printf("%-20s %-28s %4s %12s %12s %10s\n", "GROUP", "TOPIC", "PART", "COMMITTED",
                    "END", "LAG");
-        for (int i = 0; i < ngroups; i++) {
-            long long lag = group_lag(c->kafka_brokers, find_group(groups[i]), !show, err,
-                                      sizeof(err));
-            if (lag < 0) {
+        for (int i = 0; i < o.n; i++) {
+            if ((rc = group_lag(c, o.roles[i], &o, show, &total, err, sizeof(err))) != EXIT_OK) {
                 fprintf(stderr, "stockctl lag: %s\n", err);
-                return EXIT_UNREACHABLE;
+                return rc;
             }
-            total += lag;
         }
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        double el = (double)(t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9;
-        if (wait_s < 0)
+        double el = (double)(out_mono_ns() - t0) / 1e9;
+        if (o.wait_s < 0) {
+            if (show)
+                pending_holds(c, o.json);
             return EXIT_OK;
+        }
         if (total == 0) {
-            if (!quiet)
+            if (!o.quiet)
                 printf("caught up: lag 0 after %.1f s\n", el);
             return EXIT_OK;
         }
-        if (el >= wait_s) {
-            fprintf(stderr, "stockctl lag: still %lld behind after %.0f s\n", total, wait_s);
+        if (el >= o.wait_s) {
+            fprintf(stderr, "stockctl lag: still %lld behind after %.0f s\n", total, o.wait_s);
             return EXIT_FAIL;
         }
         nanosleep(&(struct timespec){.tv_nsec = 250 * 1000000}, NULL);

@@ -13,6 +13,14 @@ static const struct {
 } commands[] = {
     {"migrate", cmd_migrate, "apply schemas/sql migrations (safe twice and concurrently)"},
     {"lag", cmd_lag, "consumer lag per group and partition; --wait SECONDS until caught up"},
+    {"topics", cmd_topics, "topics apply: create or fix the DESIGN topics (Admin API); --dry-run"},
+    {"dlq", cmd_dlq, "dead letters: list TOPIC, show TOPIC P:O, redrive TOPIC"},
+    {"replay", cmd_replay, "reset a role's consumer group: --from-beginning | --from-time T"},
+    {"checksum", cmd_checksum, "digest of stock_levels and order_status, to compare databases"},
+    {"check", cmd_check, "verify DESIGN §5.1/§5.2; exit 1 naming the offending SKUs"},
+    {"stock", cmd_stock, "stock SKU: current state and event history of one SKU"},
+    {"order", cmd_order, "order ORDER_ID: state, lines and event history of one order"},
+    {"rebuild", cmd_rebuild, "rebuild --from-ledger: restore an empty database from inventory.ledger"},
 };
 
 static void usage(FILE *f)
@@ -21,8 +29,14 @@ static void usage(FILE *f)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
     fprintf(f, "\nConfiguration from the environment: KAFKA_BROKERS, DATABASE_URL, RDKAFKA_<NAME>\n"
-               "(see DESIGN.md §1). Exit codes: 0 ok, 1 failure, 2 bad usage or configuration,\n"
-               "3 PostgreSQL or Kafka unreachable.\n");
+               "(see DESIGN.md §1). Tables for people by default; --json (JSON lines) for\n"
+               "scripts where a command lists things; progress of long commands on stderr.\n"
+               "Exit codes:\n"
+               "  0  ok\n"
+               "  1  failure, or a check that failed (check, lag --wait, a refused redrive)\n"
+               "  2  bad usage or configuration\n"
+               "  3  PostgreSQL or Kafka unreachable\n"
+               "  4  not found (topic, partition, offset, SKU, order)\n");
 }
 
 static const char *env_get(const char *name)
@@ -48,7 +62,6 @@ int main(int argc, char **argv)
         }
         return commands[i].run(&c, argc - 1, argv + 1);
     }
-    fprintf(stderr, "stockctl: unknown command \"%s\"\n", argv[1]);
-    usage(stderr);
+    fprintf(stderr, "stockctl: unknown command \"%s\" (see stockctl --help)\n", argv[1]);
     return EXIT_USAGE;
 }

@@ -169,12 +169,14 @@ RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     v_state text;
 BEGIN
-    SELECT state INTO v_state FROM orders WHERE order_id = p_order_id FOR UPDATE;
-    IF NOT FOUND THEN
-        -- placeholder state; sf_settle sets the real one in this transaction
-        INSERT INTO orders (order_id, state, created) VALUES (p_order_id, 'awaiting_order', false);
+    -- placeholder state; sf_settle sets the real one in this transaction.
+    -- ON CONFLICT waits for a concurrent creator instead of failing.
+    INSERT INTO orders (order_id, state, created) VALUES (p_order_id, 'awaiting_order', false)
+    ON CONFLICT (order_id) DO NOTHING;
+    IF FOUND THEN
         RETURN NULL;
     END IF;
+    SELECT state INTO v_state FROM orders WHERE order_id = p_order_id FOR UPDATE;
     RETURN v_state;
 END $$;
 
@@ -184,6 +186,7 @@ CREATE OR REPLACE FUNCTION sf_order_created(p_order_id text, p_at timestamptz, p
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     v_was text := sf_order_row(p_order_id);
+    r text;
 BEGIN
     IF EXISTS (SELECT 1 FROM orders WHERE order_id = p_order_id AND created) THEN
         RETURN 'ignored:order already created';
@@ -194,7 +197,13 @@ BEGIN
     -- lines naming one SKU twice are summed
     INSERT INTO order_lines (order_id, sku, qty)
     SELECT p_order_id, sku, sum(qty) FROM unnest(p_skus, p_qtys) AS u(sku, qty) GROUP BY sku;
-    RETURN sf_settle(p_order_id, v_was, 'order already settled');
+    r := sf_settle(p_order_id, v_was, 'order already settled');
+    -- the order's lines and hold are new facts even when its state stays
+    -- (a cancellation or payment seen first decided it)
+    IF r LIKE 'ignored:%' THEN
+        SELECT 'applied:' || state INTO r FROM orders WHERE order_id = p_order_id;
+    END IF;
+    RETURN r;
 END $$;
 
 -- Rules 3 and 6: the earliest cancellation counts.

@@ -67,6 +67,7 @@ int main(void)
 {
     Suite *s = suite_create("heap");
     TCase *tc = tcase_create("heap");
+    tcase_set_timeout(tc, 120); /* a million pushes under valgrind */
     tcase_add_test(tc, pops_in_ascending_order);
     tcase_add_test(tc, full_heap_refuses);
     tcase_add_test(tc, a_long_hold_does_not_hide_a_short_one);

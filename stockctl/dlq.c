@@ -1,0 +1,465 @@
+/* stockctl dlq list | show | redrive: inspect dead letters and send them
+ * back (redrive lives in redrive.c). */
+#include "dlq.h"
+
+#include "arg.h"
+#include "kread.h"
+#include "out.h"
+#include "stockctl.h"
+#include "stop.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PREVIEW_CHARS 60
+#define ERROR_CHARS 60
+
+/* ---- shared ------------------------------------------------------------- */
+
+void dlq_rec_read(const rd_kafka_message_t *m, struct dlq_rec *r)
+{
+    struct {
+        const char *name;
+        char *out;
+        size_t len;
+    } h[] = {
+        {"x-attempt", r->attempt, sizeof(r->attempt)},
+        {"x-error-class", r->error_class, sizeof(r->error_class)},
+        {"x-error", r->error, sizeof(r->error)},
+        {"x-original-topic", r->orig_topic, sizeof(r->orig_topic)},
+        {"x-original-partition", r->orig_partition, sizeof(r->orig_partition)},
+        {"x-original-offset", r->orig_offset, sizeof(r->orig_offset)},
+    };
+    for (size_t i = 0; i < sizeof(h) / sizeof(h[0]); i++)
+        if (kafka_header_get(m, h[i].name, h[i].out, h[i].len))
+            h[i].out[0] = '\0';
+    r->ts_ms = rd_kafka_message_timestamp(m, NULL);
+}
+
+int dlq_rec_match(const rd_kafka_message_t *m, const struct dlq_rec *r, const char *needle)
+{
+    size_t n = needle ? strlen(needle) : 0;
+    if (n == 0)
+        return 1;
+    return (m->key && memmem(m->key, m->key_len, needle, n)) ||
+           (m->payload && memmem(m->payload, m->len, needle, n)) || strstr(r->error, needle);
+}
+
+int dlq_src_open(struct dlq_src *s, const struct cfg *c, const char *topic, const char *group,
+                 char *err, size_t errlen)
+{
+    const struct kafka_prop props[] = {{"enable.partition.eof", "true"},
+                                       {"enable.auto.commit", "false"},
+                                       {"enable.auto.offset.store", "false"},
+                                       {"auto.offset.reset", "earliest"},
+                                       {"client.id", "stockctl"},
+                                       {"group.id", group ? group : KREAD_GROUP}};
+    memset(s, 0, sizeof(*s));
+    s->rk = kread_client(c, RD_KAFKA_CONSUMER, props, 6, err, errlen);
+    if (!s->rk)
+        return EXIT_USAGE;
+    int rc = kread_partitions(s->rk, topic, &s->parts, err, errlen);
+    if (rc)
+        return rc;
+    s->lo = calloc((size_t)s->parts->cnt, sizeof(*s->lo));
+    s->hi = calloc((size_t)s->parts->cnt, sizeof(*s->hi));
+    if (!s->lo || !s->hi) {
+        snprintf(err, errlen, "out of memory");
+        return EXIT_FAIL;
+    }
+    return kread_watermarks(s->rk, s->parts, s->lo, s->hi, err, errlen);
+}
+
+void dlq_src_close(struct dlq_src *s)
+{
+    if (s->parts)
+        rd_kafka_topic_partition_list_destroy(s->parts);
+    free(s->lo);
+    free(s->hi);
+    if (s->rk)
+        rd_kafka_destroy(s->rk);
+    memset(s, 0, sizeof(*s));
+}
+
+/* Every header of m as members of an open JSON map. */
+static void json_headers(yajl_gen g, const rd_kafka_message_t *m)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    const char *name;
+    const void *val;
+    size_t size;
+    out_json_open(g, "headers", 0);
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        for (size_t i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &val, &size); i++)
+            out_json_bytes(g, name, val ? val : "", val ? size : 0);
+    out_json_close(g, 0);
+}
+
+/* A header value that should be a number: as one, else null. */
+static void json_number(yajl_gen g, const char *key, const char *v)
+{
+    long n;
+    if (arg_long(v, 0, LONG_MAX, &n, NULL, 0) == 0)
+        out_json_int(g, key, n);
+    else
+        out_json_str(g, key, NULL);
+}
+
+static void json_record(yajl_gen g, const rd_kafka_message_t *m, const struct dlq_rec *r)
+{
+    char ts[40];
+    out_time(r->ts_ms, ts, sizeof(ts));
+    out_json_open(g, NULL, 0);
+    out_json_str(g, "topic", rd_kafka_topic_name(m->rkt));
+    out_json_int(g, "partition", m->partition);
+    out_json_int(g, "offset", m->offset);
+    out_json_str(g, "timestamp", ts);
+    out_json_int(g, "timestamp_ms", r->ts_ms);
+    json_number(g, "attempt", r->attempt);
+    out_json_str(g, "error_class", r->error_class);
+    out_json_str(g, "error", r->error);
+    out_json_str(g, "original_topic", r->orig_topic);
+    json_number(g, "original_partition", r->orig_partition);
+    json_number(g, "original_offset", r->orig_offset);
+    out_json_bytes(g, "key", m->key, m->key_len);
+    out_json_bytes(g, "payload", m->payload ? m->payload : "", m->len);
+    json_headers(g, m);
+    out_json_close(g, 0);
+}
+
+/* ---- list --------------------------------------------------------------- */
+
+static const struct out_col list_cols[] = {
+    {"P:OFFSET", 9}, {"TIME", 20},     {"ATT", 3}, {"CLASS", 9}, {"ORIGINAL", 24},
+    {"KEY", 14},     {"ERROR", ERROR_CHARS + 3},    {"PAYLOAD", 0},
+};
+
+static void list_row(const rd_kafka_message_t *m, const struct dlq_rec *r)
+{
+    char po[48], ts[40], orig[320], key[OUT_PREVIEW_SIZE(40)], error[OUT_PREVIEW_SIZE(ERROR_CHARS)],
+        payload[OUT_PREVIEW_SIZE(PREVIEW_CHARS)];
+    snprintf(po, sizeof(po), "%d:%lld", (int)m->partition, (long long)m->offset);
+    out_time(r->ts_ms, ts, sizeof(ts));
+    if (strlen(ts) > 20)
+        strcpy(ts + 19, "Z"); /* whole seconds in the table */
+    snprintf(orig, sizeof(orig), "%s:%s:%s", r->orig_topic[0] ? r->orig_topic : "?",
+             r->orig_partition[0] ? r->orig_partition : "?",
+             r->orig_offset[0] ? r->orig_offset : "?");
+    out_preview(key, sizeof(key), m->key, m->key ? m->key_len : 0, 40);
+    out_preview(error, sizeof(error), r->error, strlen(r->error), ERROR_CHARS);
+    out_preview(payload, sizeof(payload), m->payload, m->payload ? m->len : 0, PREVIEW_CHARS);
+    const char *cells[] = {po, ts, r->attempt[0] ? r->attempt : "-",
+                           r->error_class[0] ? r->error_class : "-", orig,
+                           m->key ? key : "(null)", error, payload};
+    out_row(stdout, list_cols, 8, cells);
+}
+
+struct list_opts {
+    const char *topic, *error_class, *grep;
+    int64_t since_ms;
+    long limit;
+    int json;
+};
+
+static int list_keep(const struct list_opts *o, const rd_kafka_message_t *m,
+                     const struct dlq_rec *r)
+{
+    return r->ts_ms >= o->since_ms && (!o->error_class || !strcmp(o->error_class, r->error_class)) &&
+           dlq_rec_match(m, r, o->grep);
+}
+
+static int list_run(const struct cfg *c, const struct list_opts *o)
+{
+    struct dlq_src src;
+    struct kread_scan *scan = NULL;
+    char err[768];
+    long shown = 0, seen = 0;
+    struct out_progress prog;
+    yajl_gen g = o->json ? out_json_new(0) : NULL;
+    int rc = dlq_src_open(&src, c, o->topic, NULL, err, sizeof(err)), got = 0;
+    for (int i = 0; rc == EXIT_OK && i < src.parts->cnt; i++)
+        src.parts->elems[i].offset = src.lo[i];
+    if (rc == EXIT_OK)
+        rc = kread_scan_start(&scan, src.rk, src.parts, src.hi, err, sizeof(err));
+    if (rc == EXIT_OK && !o->json)
+        out_header(stdout, list_cols, 8);
+    out_progress_init(&prog);
+    while (rc == EXIT_OK && (o->limit == 0 || shown < o->limit) && !stop_requested()) {
+        rd_kafka_message_t *m;
+        if ((got = kread_scan_next(scan, &m, err, sizeof(err))) <= 0)
+            break;
+        struct dlq_rec r;
+        dlq_rec_read(m, &r);
+        seen++;
+        if (list_keep(o, m, &r)) {
+            shown++;
+            if (g) {
+                json_record(g, m, &r);
+                out_json_line(g, stdout);
+            } else {
+                list_row(m, &r);
+            }
+        }
+        rd_kafka_message_destroy(m);
+        out_progress(&prog, "read %ld dead letters, %lld to go", seen,
+                     (long long)kread_scan_left(scan));
+    }
+    out_progress_done(&prog);
+    if (got < 0)
+        rc = EXIT_UNREACHABLE;
+    if (rc)
+        fprintf(stderr, "stockctl dlq list: %s\n", err);
+    else if (!o->json)
+        fprintf(stderr, "%ld of %ld dead letters read in %s%s\n", shown, seen, o->topic,
+                stop_requested() ? " (interrupted)" : "");
+    kread_scan_free(scan);
+    dlq_src_close(&src);
+    if (g)
+        yajl_gen_free(g);
+    return rc ? rc : stop_requested() ? EXIT_FAIL : EXIT_OK;
+}
+
+static void list_usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: stockctl dlq list TOPIC [--since T] [--error-class C] [--grep S] [--limit N]\n"
+            "                         [--json]\n"
+            "Reads the dead-letter topic TOPIC (e.g. inventory.orders.dlq) from its beginning to\n"
+            "its end as of now, every partition, and prints one row per dead letter: P:OFFSET,\n"
+            "TIME (of the dead letter, UTC), ATT (x-attempt), CLASS (x-error-class), ORIGINAL\n"
+            "(x-original-topic:partition:offset), KEY, ERROR (x-error) and a PAYLOAD preview\n"
+            "(control characters escaped). A count goes to stderr.\n"
+            "  --since T          only dead letters written at or after T: 2026-11-27T10:00:00Z,\n"
+            "                     2026-11-27, epoch milliseconds, or an age: 30m, 2h, 7d\n"
+            "  --error-class C    only class C: poison, transient or exhausted\n"
+            "  --grep S           only those whose key, payload or x-error contains S\n"
+            "  --limit N          stop after N rows\n"
+            "  --json             one JSON object per line, with every header and the payload\n"
+            "Exit codes: 0 ok, 2 bad usage, 3 Kafka unreachable, 4 no such topic.\n");
+}
+
+static int list_args(struct list_opts *o, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"since", required_argument, NULL, 's'}, {"error-class", required_argument, NULL, 'c'},
+        {"grep", required_argument, NULL, 'g'},  {"limit", required_argument, NULL, 'n'},
+        {"json", no_argument, NULL, 'j'},        {"help", no_argument, NULL, 'h'},
+        {0}};
+    char err[256];
+    int opt;
+    opterr = 0;
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, ":s:c:g:n:jh", opts, NULL)) != -1) {
+        switch (opt) {
+        case 's':
+            if (arg_time_ms(optarg, out_now_ms(), &o->since_ms, err, sizeof(err)))
+                return fprintf(stderr, "stockctl dlq list: --since %s\n", err), EXIT_USAGE;
+            break;
+        case 'c':
+            if (strcmp(optarg, "poison") && strcmp(optarg, "transient") &&
+                strcmp(optarg, "exhausted"))
+                return fprintf(stderr,
+                               "stockctl dlq list: --error-class \"%s\": expected poison, "
+                               "transient or exhausted\n",
+                               optarg),
+                       EXIT_USAGE;
+            o->error_class = optarg;
+            break;
+        case 'g':
+            o->grep = optarg;
+            break;
+        case 'n':
+            if (arg_long(optarg, 1, 1000000000L, &o->limit, err, sizeof(err)))
+                return fprintf(stderr, "stockctl dlq list: --limit %s\n", err), EXIT_USAGE;
+            break;
+        case 'j':
+            o->json = 1;
+            break;
+        case 'h':
+            list_usage(stdout);
+            return -1;
+        default:
+            arg_bad_option("dlq list", opt, argv);
+            return EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 1) {
+        fprintf(stderr, "stockctl dlq list: expected one TOPIC (see stockctl dlq list --help)\n");
+        return EXIT_USAGE;
+    }
+    o->topic = argv[optind];
+    return EXIT_OK;
+}
+
+static int dlq_list(const struct cfg *c, int argc, char **argv)
+{
+    struct list_opts o = {.since_ms = INT64_MIN};
+    int rc = list_args(&o, argc, argv);
+    if (rc)
+        return rc < 0 ? EXIT_OK : rc;
+    stop_catch();
+    return list_run(c, &o);
+}
+
+/* ---- show --------------------------------------------------------------- */
+
+static void show_text(const rd_kafka_message_t *m)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    const char *name;
+    const void *val;
+    size_t size, cap = 16384 + 4 * (m->key_len + m->len);
+    char ts[40], *buf = malloc(cap), *pretty = NULL;
+    if (!buf)
+        return;
+    out_time(rd_kafka_message_timestamp(m, NULL), ts, sizeof(ts));
+    printf("%s %d:%lld\n", rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset);
+    printf("time      %s\n", ts);
+    out_escape(buf, cap, m->key, m->key ? m->key_len : 0);
+    printf("key       %s\n", m->key ? buf : "(null)");
+    printf("headers\n");
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (size_t i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &val, &size); i++) {
+            out_escape(buf, cap, val, val ? size : 0);
+            printf("  %-22s %s\n", name, val ? buf : "(null)");
+        }
+    }
+    if (m->payload && out_json_pretty(m->payload, m->len, &pretty) == 0) {
+        printf("payload   %zu bytes, JSON\n%s\n", m->len, pretty);
+    } else {
+        out_escape(buf, cap, m->payload, m->payload ? m->len : 0);
+        printf("payload   %zu bytes, not JSON (escaped)\n%s\n", m->len, buf);
+    }
+    free(pretty);
+    free(buf);
+}
+
+/* Reads the record at p:o of src into *m. */
+static int show_fetch(struct dlq_src *src, const char *topic, int32_t p, int64_t o,
+                      rd_kafka_message_t **m, char *err, size_t errlen)
+{
+    int i = 0;
+    while (i < src->parts->cnt && src->parts->elems[i].partition != p)
+        i++;
+    if (i == src->parts->cnt) {
+        snprintf(err, errlen, "topic %s has no partition %d (it has %d)", topic, (int)p,
+                 src->parts->cnt);
+        return EXIT_NOTFOUND;
+    }
+    if (o < src->lo[i] || o >= src->hi[i]) {
+        snprintf(err, errlen, "no record at %s %d:%lld (partition %d holds offsets %lld..%lld)",
+                 topic, (int)p, (long long)o, (int)p, (long long)src->lo[i],
+                 (long long)src->hi[i] - 1);
+        return EXIT_NOTFOUND;
+    }
+    rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(one, topic, p)->offset = o;
+    struct kread_scan *scan = NULL;
+    int64_t end = o + 1;
+    int rc = kread_scan_start(&scan, src->rk, one, &end, err, errlen);
+    int got = rc ? 0 : kread_scan_next(scan, m, err, errlen);
+    kread_scan_free(scan);
+    rd_kafka_topic_partition_list_destroy(one);
+    if (rc)
+        return rc;
+    if (got < 0)
+        return EXIT_UNREACHABLE;
+    if (got == 0 || (*m)->offset != o) {
+        if (got)
+            rd_kafka_message_destroy(*m);
+        snprintf(err, errlen, "no record at %s %d:%lld", topic, (int)p, (long long)o);
+        return EXIT_NOTFOUND;
+    }
+    return EXIT_OK;
+}
+
+static void show_usage(FILE *f)
+{
+    fprintf(f, "Usage: stockctl dlq show TOPIC PARTITION:OFFSET [--json]\n"
+               "Prints one dead letter: its time, key, every header (values escaped, never\n"
+               "shortened) and the payload, pretty-printed when it is JSON, else escaped.\n"
+               "  --json   one JSON object: topic, partition, offset, timestamp, key, headers,\n"
+               "           payload (the exact text)\n"
+               "Exit codes: 0 ok, 2 bad usage (e.g. not PARTITION:OFFSET), 3 Kafka unreachable,\n"
+               "4 no such topic, partition or offset.\n");
+}
+
+static int dlq_show(const struct cfg *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
+    int opt, json = 0;
+    opterr = 0;
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, ":jh", opts, NULL)) != -1) {
+        if (opt == 'h')
+            return show_usage(stdout), EXIT_OK;
+        if (opt != 'j')
+            return arg_bad_option("dlq show", opt, argv), EXIT_USAGE;
+        json = 1;
+    }
+    char err[768];
+    int32_t p;
+    int64_t o;
+    if (argc - optind != 2) {
+        fprintf(stderr, "stockctl dlq show: expected TOPIC PARTITION:OFFSET (see stockctl dlq "
+                        "show --help)\n");
+        return EXIT_USAGE;
+    }
+    if (arg_part_offset(argv[optind + 1], &p, &o, err, sizeof(err)))
+        return fprintf(stderr, "stockctl dlq show: %s\n", err), EXIT_USAGE;
+    struct dlq_src src;
+    rd_kafka_message_t *m = NULL;
+    int rc = dlq_src_open(&src, c, argv[optind], NULL, err, sizeof(err));
+    if (rc == EXIT_OK)
+        rc = show_fetch(&src, argv[optind], p, o, &m, err, sizeof(err));
+    if (rc == EXIT_OK && json) {
+        yajl_gen g = out_json_new(0);
+        struct dlq_rec r;
+        dlq_rec_read(m, &r);
+        json_record(g, m, &r);
+        out_json_line(g, stdout);
+        yajl_gen_free(g);
+    } else if (rc == EXIT_OK) {
+        show_text(m);
+    } else {
+        fprintf(stderr, "stockctl dlq show: %s\n", err);
+    }
+    if (m)
+        rd_kafka_message_destroy(m);
+    dlq_src_close(&src);
+    return rc;
+}
+
+/* ---- dispatch ----------------------------------------------------------- */
+
+static void dlq_usage(FILE *f)
+{
+    fprintf(f, "Usage: stockctl dlq list|show|redrive ...   (stockctl dlq SUBCOMMAND --help)\n"
+               "  list TOPIC      one row per dead letter, with filters\n"
+               "  show TOPIC P:O  every header and the payload of one dead letter\n"
+               "  redrive TOPIC   send dead letters back to their source topic, rate-limited\n");
+}
+
+int cmd_dlq(const struct cfg *c, int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "stockctl dlq: expected list, show or redrive (see stockctl dlq "
+                        "--help)\n");
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+        return dlq_usage(stdout), EXIT_OK;
+    if (!strcmp(argv[1], "list"))
+        return dlq_list(c, argc - 1, argv + 1);
+    if (!strcmp(argv[1], "show"))
+        return dlq_show(c, argc - 1, argv + 1);
+    if (!strcmp(argv[1], "redrive"))
+        return dlq_redrive(c, argc - 1, argv + 1);
+    fprintf(stderr, "stockctl dlq: unknown subcommand \"%s\": expected list, show or redrive\n",
+            argv[1]);
+    return EXIT_USAGE;
+}

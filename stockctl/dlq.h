@@ -1,0 +1,46 @@
+/* dlq: the dead-letter commands (list and show in dlq.c, redrive in
+ * redrive.c) and what they share: reading a DLQ topic and the DESIGN §2
+ * headers of a dead letter. */
+#ifndef STOCKFLOW_DLQ_H
+#define STOCKFLOW_DLQ_H
+
+#include "cfg.h"
+#include "kafka.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The DESIGN §2 headers of one dead letter ("" when absent). */
+struct dlq_rec {
+    char attempt[16];
+    char error_class[32];
+    char error[2048];
+    char orig_topic[256];
+    char orig_partition[16];
+    char orig_offset[32];
+    int64_t ts_ms; /* the dead letter's own timestamp */
+};
+
+void dlq_rec_read(const rd_kafka_message_t *m, struct dlq_rec *r);
+
+/* Whether needle occurs in m's key, its value or r->error (bytes, case
+ * sensitive). An empty or NULL needle matches everything. */
+int dlq_rec_match(const rd_kafka_message_t *m, const struct dlq_rec *r, const char *needle);
+
+/* A DLQ topic opened for reading: a consumer (in `group` when given, which
+ * it never joins), every partition and its watermarks at opening. */
+struct dlq_src {
+    rd_kafka_t *rk;
+    rd_kafka_topic_partition_list_t *parts; /* in partition order */
+    int64_t *lo, *hi;
+};
+
+/* Returns an exit code: EXIT_NOTFOUND when the topic does not exist. */
+int dlq_src_open(struct dlq_src *s, const struct cfg *c, const char *topic, const char *group,
+                 char *err, size_t errlen);
+void dlq_src_close(struct dlq_src *s); /* a zeroed one is a no-op */
+
+/* stockctl dlq redrive ARGS (argv[0] is "redrive"). */
+int dlq_redrive(const struct cfg *c, int argc, char **argv);
+
+#endif
