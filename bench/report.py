@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""bench/report.py RES_DIR OUT_JSON [FAILURE...]
+
+Gathers the measurement files bench/run.sh wrote into RES_DIR, prints the
+results table on stdout and writes them as one JSON document to OUT_JSON.
+FAILURE arguments are the wrong results the run found (none: all correct).
+"""
+import json
+import os
+import sys
+
+
+def load(res, name):
+    path = os.path.join(res, name + ".json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def fmt(v, nd=0):
+    if v is None:
+        return "-"
+    if isinstance(v, float) or nd:
+        return f"{v:,.{nd}f}"
+    return f"{v:,}"
+
+
+def run_entry(res, name):
+    m = load(res, name)
+    if m is None:
+        return None
+    m = dict(m)
+    m["producer"] = load(res, name + ".producer")
+    m["cpu"] = load(res, name + ".cpu")
+    m["fallbacks"] = (load(res, name + ".fallbacks") or {}).get("batches_applied_one_by_one")
+    m["db_sessions_pct"] = load(res, name + ".sessions")
+    m["transactions"] = load(res, name + ".batches")
+    m["outbox"] = load(res, name + ".outbox")
+    rss = load(res, name + ".rss")
+    if rss is not None:
+        m["peak_rss_mb"] = {k: round(v / 1024, 1) for k, v in rss.items()}
+    return m
+
+
+def main():
+    res, out, fails = sys.argv[1], sys.argv[2], sys.argv[3:]
+    meta = load(res, "meta") or {}
+    runs = {}
+    for name in ["steady", "half", "half_fetch10", "flash", "wide1", "wide2", "wide4"]:
+        e = run_entry(res, name)
+        if e is not None:
+            runs[name] = e
+    for name, label in [("steady", "steady"), ("flash", "flash"), ("wide1", "wide1"),
+                        ("wide2", "wide2"), ("wide4", "wide4")]:
+        if name in runs:
+            runs[name]["failures"] = load(res, label + ".failures")
+    for h in ("half", "half_fetch10"):
+        if h in runs and "steady" in runs and not runs[h].get("peak_rss_mb"):
+            runs[h]["peak_rss_mb"] = runs["steady"].get("peak_rss_mb")
+    if "flash" in runs:
+        runs["flash"]["decision"] = load(res, "flash.winners")
+    pgb = load(res, "pgbench")
+
+    ratios = {}
+    if pgb and "steady" in runs:
+        ev = runs["steady"]["events_per_s"]
+        ratios["steady_vs_pgbench_single"] = round(ev / pgb["single"]["events_per_s"], 2)
+        ratios["steady_vs_pgbench_batched"] = round(ev / pgb["batched"]["events_per_s"], 2)
+
+    targets = []
+
+    def target(what, goal, value, ok):
+        targets.append({"target": what, "goal": goal, "measured": value,
+                        "met": None if value is None else bool(ok)})
+
+    if ratios:
+        r = ratios["steady_vs_pgbench_single"]
+        target("steady vs pgbench one event per transaction", ">= 5x", r, r >= 5)
+        r = ratios["steady_vs_pgbench_batched"]
+        target("steady vs pgbench set-based batches", ">= 0.8x", r, r >= 0.8)
+    if "flash" in runs:
+        f = runs["flash"]
+        d = f.get("decision") or {}
+        target("flash sale: every order decided", "<= 4 s", f["seconds"], f["seconds"] <= 4)
+        w = d.get("winners")
+        exp = (f["producer"] or {}).get("expect", {}).get("reserved")
+        target("flash sale: winners", f"exactly {exp}", w, w == exp)
+    if "half" in runs:
+        p = runs["half"]["p99_ms"]
+        target("p99 event-to-commit at half of peak", "<= 50 ms", p, p is not None and p <= 50)
+    if "half_fetch10" in runs:
+        p = runs["half_fetch10"]["p99_ms"]
+        target("  same, workers with fetch.wait.max.ms=10", "<= 50 ms", p, p is not None and p <= 50)
+    rss_all = [v for r in runs.values() for v in (r.get("peak_rss_mb") or {}).values()]
+    if rss_all:
+        target("worker peak RSS", "<= 64 MB", max(rss_all), max(rss_all) <= 64)
+
+    doc = dict(meta)
+    doc["results"] = runs
+    doc["pgbench"] = pgb
+    doc["ratios"] = ratios
+    doc["targets"] = targets
+    doc["correct"] = not fails
+    doc["wrong_results"] = fails
+    with open(out, "w") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+
+    m = meta.get("machine", {})
+    s = meta.get("setup", {})
+    print()
+    print(f"stockflow bench  {meta.get('date', '')}  commit {meta.get('commit', '')}  "
+          f"{meta.get('command', '')}")
+    print(f"machine: {m.get('nproc')} x {m.get('cpu')}, {m.get('memory')}, kernel {m.get('kernel')}; "
+          f"load average {m.get('load_start')} at start, {m.get('load_end')} at end")
+    st = s.get("settings") or {}
+    print(f"setup: PostgreSQL {st.get('server_version')} {s.get('postgresql')}, fsync={st.get('fsync')} "
+          f"synchronous_commit={st.get('synchronous_commit')}; {s.get('partitions')} partitions; "
+          f"BATCH_MAX {s.get('batch_max')}; {s.get('build')}")
+    print()
+    hdr = (f"{'run':<26}{'events':>9}{'seconds':>9}{'events/s':>10}{'p50 ms':>9}{'p95 ms':>9}"
+           f"{'p99 ms':>9}{'max ms':>9}{'wrk CPU s/1k':>13}{'PG CPU s/1k':>12}{'1-by-1':>7}  peak RSS MB")
+    print(hdr)
+    print("-" * len(hdr) + "-" * 30)
+    labels = {
+        "steady": "steady (1 order, 1 pay)",
+        "half": "steady @ 50% of peak",
+        "flash": f"flash sale ({s.get('flash_order_workers')} order-workers)",
+        "wide1": "wide: 1 order + 1 pay",
+        "wide2": "wide: 2 order + 2 pay",
+        "wide4": "wide: 4 order + 4 pay",
+    }
+    for name, r in runs.items():
+        cpu = r.get("cpu") or {}
+        rss = r.get("peak_rss_mb") or {}
+        rss_s = " ".join(f"{k} {v:.1f}" for k, v in sorted(rss.items()))
+        label = labels.get(name, name)
+        if name == "half" and r.get("producer"):
+            label = f"steady @ {r['producer']['target_rate']:,.0f}/s (50%)"
+        if name == "half_fetch10" and r.get("producer"):
+            label = f"  same, fetch wait 10 ms"
+        print(f"{label:<26}{fmt(r['events']):>9}{fmt(r['seconds'], 2):>9}{fmt(r['events_per_s']):>10}"
+              f"{fmt(r['p50_ms'], 1):>9}{fmt(r['p95_ms'], 1):>9}{fmt(r['p99_ms'], 1):>9}"
+              f"{fmt(r['max_ms'], 1):>9}{fmt(cpu.get('workers_cpu_s_per_1k'), 3):>13}"
+              f"{fmt(cpu.get('pg_cpu_s_per_1k'), 3):>12}{fmt(r.get('fallbacks')):>7}  {rss_s}")
+    for name, r in runs.items():
+        p = r.get("producer") or {}
+        if p:
+            print(f"  producer {name}: {p['sent']:,} events handed over in {p['send_s']:.2f} s, "
+                  f"acknowledged at {p['rate']:,.0f} events/s")
+    print("  (1-by-1: batches that failed as a whole and were applied again one event per transaction)")
+    for name, r in runs.items():
+        fl = r.get("failures")
+        if fl:
+            print(f"  {name}: {fl.get('retry_records') or 0} records sent to retry topics, "
+                  f"{fl.get('dead_letters') or 0} dead letters")
+    print()
+    print("where the time goes (database sessions of the workers, % of 20 ms samples; transactions by commit time):")
+    for name, r in runs.items():
+        for role, w in sorted((r.get("db_sessions_pct") or {}).items()):
+            top = ", ".join(f"{k} {v}%" for k, v in list(w.items())[:5])
+            print(f"  {name:<13} {role:<15} {top}")
+        for w, b in sorted((r.get("transactions") or {}).items()):
+            print(f"  {name:<13} {w + ' txns':<15} {b['transactions']:,} transactions, {b['avg_events']} events on average "
+                  f"(max {b['max_events']}), {b['avg_ms']} ms on average (p50 {b['p50_ms']}, max {b['max_ms']})")
+        ob = r.get("outbox")
+        if ob and ob.get("outbox_drained_s_after_last_commit") is not None:
+            print(f"  {name:<13} {'outbox relay':<15} all {ob['outbox_records']:,} ledger/alert records published "
+                  f"{ob['outbox_drained_s_after_last_commit']} s after the last commit")
+    print()
+    if "flash" in runs:
+        d = runs["flash"].get("decision") or {}
+        print(f"flash sale: {runs['flash']['events']:,} orders decided {runs['flash']['seconds']:.2f} s after "
+              f"the first was produced; winners {d.get('winners')}, rejected {d.get('rejected')}")
+    if pgb:
+        print(f"pgbench, same SQL, {pgb['clients']} clients, {pgb['seconds']} s: "
+              f"one event per transaction {pgb['single']['events_per_s']:,.0f} events/s; "
+              f"set-based batches of {pgb['batch']} {pgb['batched']['events_per_s']:,.0f} events/s")
+    if ratios:
+        print(f"ratios: steady / pgbench one-per-transaction = {ratios['steady_vs_pgbench_single']:.2f}x; "
+              f"steady / pgbench batched = {ratios['steady_vs_pgbench_batched']:.2f}x")
+    print()
+    print("targets (reported, never failed on):")
+    for t in targets:
+        met = {True: "met", False: "MISSED", None: "-"}[t["met"]]
+        print(f"  {t['target']:<48} {t['goal']:>12}  measured {t['measured']!s:>10}  {met}")
+    print()
+    if fails:
+        print(f"WRONG RESULTS ({len(fails)}):")
+        for f in fails:
+            print(f"  {f}")
+    else:
+        print("results: correct (counts, winners, invariants, redelivery)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,730 @@
+#!/usr/bin/env bash
+# bench/run.sh: stockflow's end-to-end benchmark (issue 7). See bench/README.md.
+#
+#   bench/run.sh [--quick] [--workload steady|flash|wide|all] [--pgss] [--keep]
+#                [--no-save] [--partitions N]
+#
+# Builds a release tree (build-bench), starts a throwaway PostgreSQL with
+# default durability (or uses $PG_ADMIN_URL's cluster) and the development
+# broker, runs the workloads while the workers consume, and reports events/s,
+# event-to-commit latency, CPU per 1,000 events, peak RSS per worker, the
+# flash sale's decision time and winners, pgbench's ceiling on the same SQL,
+# and p99 at half of the peak rate. It checks the results (counts against the
+# broker, DESIGN §5 invariants, exactly-once after a consumer-group reset) and
+# exits 1 only when a result is wrong; timings never fail it.
+#
+# Environment: ORDER_WORKER PAYMENT_WORKER TIMEOUT_WORKER STOCK_WORKER
+# STOCKCTL DEVBROKER BENCH_PRODUCER (all set: use them, no build; meson test
+# sets them), PG_ADMIN_URL (shared cluster), BENCH_BATCH_MAX (workers'
+# BATCH_MAX, default theirs: 500), BENCH_FLASH_COPIES (order-workers in the
+# flash sale, default 2), BENCH_STEADY_ORDERS, BENCH_FLASH_ORDERS,
+# BENCH_PGBENCH_SECONDS, BENCH_HALF_SECONDS (overrides).
+set -euo pipefail
+shopt -s inherit_errexit
+
+BENCH_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/pgbench-scripts.sh
+source "$BENCH_DIR/pgbench-scripts.sh"
+SRC=${STOCKFLOW_SRC:-$(cd -- "$BENCH_DIR/.." && pwd)}
+PG_BIN=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
+export PGTZ=UTC PGCONNECT_TIMEOUT=10
+
+CMDLINE="bench/run.sh${*:+ $*}"
+QUICK=0 WORKLOAD=all PGSS=0 KEEP=0 SAVE=1 PARTS=''
+while (($#)); do
+  case $1 in
+  --quick) QUICK=1 ;;
+  --workload) WORKLOAD=${2:?--workload needs a value}; shift ;;
+  --workload=*) WORKLOAD=${1#*=} ;;
+  --pgss) PGSS=1 ;;
+  --keep) KEEP=1 ;;
+  --no-save) SAVE=0 ;;
+  --partitions) PARTS=${2:?}; shift ;;
+  -h | --help) sed -n '2,21s/^# \{0,1\}//p' "$0"; exit 0 ;;
+  *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+[[ $WORKLOAD =~ ^(steady|flash|wide|all)$ ]] || { echo "bench/run.sh: --workload steady|flash|wide|all" >&2; exit 2; }
+
+if ((QUICK)); then
+  : "${PARTS:=4}"
+  STEADY_SKUS=1000 STEADY_ORDERS=${BENCH_STEADY_ORDERS:-1000} WIDE_ORDERS=500
+  FLASH_ORDERS=${BENCH_FLASH_ORDERS:-5000} FLASH_UNITS=100
+  PGB_T=${BENCH_PGBENCH_SECONDS:-3} HALF_S=${BENCH_HALF_SECONDS:-2} SHORT_HOLD=1
+  WIDE_COPIES='2'
+else
+  : "${PARTS:=16}"
+  STEADY_SKUS=10000 STEADY_ORDERS=${BENCH_STEADY_ORDERS:-30000} WIDE_ORDERS=${BENCH_STEADY_ORDERS:-30000}
+  FLASH_ORDERS=${BENCH_FLASH_ORDERS:-100000} FLASH_UNITS=1000
+  PGB_T=${BENCH_PGBENCH_SECONDS:-10} HALF_S=${BENCH_HALF_SECONDS:-15} SHORT_HOLD=2
+  WIDE_COPIES='1 2 4'
+fi
+FLASH_COPIES=${BENCH_FLASH_COPIES:-2}
+BATCH=${BENCH_BATCH_MAX:-500}
+RETRY_STEPS=4 # the dev broker's default --retry-steps, as many as RETRY_BACKOFF_SECONDS has
+
+TMP=$(mktemp -d /tmp/sf-bench.XXXXXX)
+chmod 755 "$TMP" # the cluster runs as postgres, which must reach $TMP/pg
+RES=$TMP/res
+mkdir -p "$RES"
+T0=$SECONDS
+FAILS=()
+PROCS=()            # pids still to stop
+declare -A PNAME=() # pid -> name
+DBS=()
+OWN_PG=0
+BROKER_PID=''
+
+note() { printf '[bench +%ds] %s\n' $((SECONDS - T0)) "$*" >&2; }
+die() {
+  printf '[bench +%ds] ERROR: %s\n' $((SECONDS - T0)) "$*" >&2
+  exit 1
+}
+# check WHAT EXPECTED ACTUAL: a wrong result is recorded (the run goes on).
+check() {
+  if [[ $2 == "$3" ]]; then
+    note "ok: $1 ($3)"
+  else
+    note "WRONG: $1: expected '$2', got '$3'"
+    FAILS+=("$1: expected '$2', got '$3'")
+  fi
+}
+
+alive() {
+  local st
+  st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+  [[ $st != Z* ]]
+}
+
+forget() {
+  local p keep=()
+  for p in "${PROCS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+  PROCS=("${keep[@]}")
+}
+
+# stop_pid PID [signalled]: SIGTERM (unless already sent: a second one makes
+# a worker exit at once), 20 s, SIGKILL; sets RC.
+stop_pid() {
+  local pid=$1 deadline=$((SECONDS + 20))
+  [[ ${2:-} == signalled ]] || kill -TERM "$pid" 2>/dev/null || true
+  while alive "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
+  alive "$pid" && kill -KILL "$pid" 2>/dev/null
+  RC=0
+  wait "$pid" 2>/dev/null || RC=$?
+  forget "$pid"
+}
+
+cleanup() {
+  local rc=$? pid db
+  set +e
+  trap - EXIT INT TERM
+  for pid in "${PROCS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  for pid in "${PROCS[@]}"; do stop_pid "$pid" signalled; done
+  if ((OWN_PG)); then
+    "$SRC/deploy/pg-local.sh" stop "$TMP/pg" >/dev/null 2>&1 || note "warning: could not stop PostgreSQL"
+  else
+    for db in "${DBS[@]}"; do
+      psql "$ADMIN_URL" -Xq -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1
+    done
+  fi
+  if ((rc != 0)); then
+    for f in "$TMP"/*.log; do
+      [[ -s $f ]] || continue
+      printf -- '----- last lines of %s -----\n' "${f##*/}" >&2
+      tail -n 8 "$f" | cut -c1-300 >&2
+    done
+  fi
+  if ((KEEP)); then note "kept $TMP"; else rm -rf -- "$TMP"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- binaries -------------------------------------------------------------
+
+if [[ -n ${ORDER_WORKER:-} && -n ${PAYMENT_WORKER:-} && -n ${TIMEOUT_WORKER:-} &&
+  -n ${STOCK_WORKER:-} && -n ${STOCKCTL:-} && -n ${DEVBROKER:-} && -n ${BENCH_PRODUCER:-} ]]; then
+  BUILD_NOTE="binaries from the environment"
+else
+  B=$SRC/build-bench
+  if [[ ! -f $B/build.ninja ]]; then
+    meson setup "$B" "$SRC" --buildtype=release >"$TMP/build.log" 2>&1 || { cat "$TMP/build.log" >&2; die "meson setup failed"; }
+  fi
+  ninja -C "$B" >>"$TMP/build.log" 2>&1 || { tail -n 30 "$TMP/build.log" >&2; die "build failed"; }
+  ORDER_WORKER=$B/workers/order/order-worker PAYMENT_WORKER=$B/workers/payment/payment-worker
+  TIMEOUT_WORKER=$B/workers/timeout/timeout-worker STOCK_WORKER=$B/workers/stock/stock-worker
+  STOCKCTL=$B/stockctl/stockctl DEVBROKER=$B/deploy/devbroker/stockflow-devbroker
+  BENCH_PRODUCER=$B/bench/stockflow-bench-producer
+  BUILD_NOTE="release build in build-bench"
+fi
+for b in "$ORDER_WORKER" "$PAYMENT_WORKER" "$TIMEOUT_WORKER" "$STOCK_WORKER" "$STOCKCTL" "$DEVBROKER" "$BENCH_PRODUCER"; do
+  [[ -x $b ]] || die "not built: $b"
+done
+
+# ---- PostgreSQL -----------------------------------------------------------
+
+if [[ -n ${PG_ADMIN_URL:-} ]]; then
+  ADMIN_URL=$PG_ADMIN_URL
+  PG_NOTE="shared cluster (PG_ADMIN_URL)"
+else
+  OWN_PG=1
+  env -u PG_LOCAL_FAST "$SRC/deploy/pg-local.sh" start "$TMP/pg" >"$TMP/pg-local.out" 2>&1 ||
+    die "pg-local.sh start failed: $(tail -n 3 "$TMP/pg-local.out")"
+  ADMIN_URL=$(sed -n 's/^PG_ADMIN_URL=//p' "$TMP/pg/env")
+  # commit timestamps give the real commit time of every event (processed_at
+  # is the transaction's start); pg_stat_statements only with --pgss
+  psql "$ADMIN_URL" -Xq -c "ALTER SYSTEM SET track_commit_timestamp = on" >/dev/null
+  if ((PGSS)); then
+    psql "$ADMIN_URL" -Xq -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'" >/dev/null
+  fi
+  "$SRC/deploy/pg-local.sh" stop "$TMP/pg" >/dev/null
+  env -u PG_LOCAL_FAST "$SRC/deploy/pg-local.sh" start "$TMP/pg" >>"$TMP/pg-local.out" 2>&1 ||
+    die "pg-local.sh restart failed"
+  PG_NOTE="own cluster (deploy/pg-local.sh, default durability)"
+  if ((PGSS)); then
+    psql "$ADMIN_URL" -Xq -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
+      -c "ALTER SYSTEM SET pg_stat_statements.track = 'all'" -c "SELECT pg_reload_conf()" >/dev/null
+    PG_NOTE="$PG_NOTE, pg_stat_statements (track all)"
+  fi
+fi
+psql_a() { psql "$ADMIN_URL" -XAtq -v ON_ERROR_STOP=1 "$@"; }
+COMMIT_TS=$(psql_a -c "SHOW track_commit_timestamp")
+PG_SETTINGS=$(psql_a -c "SELECT json_object_agg(name, setting) FROM pg_settings WHERE name IN
+  ('fsync','synchronous_commit','full_page_writes','shared_buffers','wal_level','track_commit_timestamp',
+   'max_wal_size','server_version','shared_preload_libraries')")
+note "PostgreSQL: $PG_NOTE; track_commit_timestamp=$COMMIT_TS"
+
+# new_db NAME: creates database NAME (dropped at exit), migrates it, exports DATABASE_URL.
+new_db() {
+  local name="bench_${1}_$$" base query
+  psql_a -c "CREATE DATABASE \"$name\"" >/dev/null || die "CREATE DATABASE $name failed"
+  DBS+=("$name")
+  base=${ADMIN_URL%%\?*}
+  query=${ADMIN_URL#"$base"}
+  if [[ $base =~ ^postgres(ql)?://[^/]*$ ]]; then DATABASE_URL="$base/$name$query"; else DATABASE_URL="${base%/*}/$name$query"; fi
+  export DATABASE_URL
+  "$STOCKCTL" migrate >>"$TMP/migrate.log" 2>&1 || { tail -n 5 "$TMP/migrate.log" >&2; die "stockctl migrate failed"; }
+}
+q() { psql "$DATABASE_URL" -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
+
+# ---- broker, workers ------------------------------------------------------
+
+start_broker() {
+  [[ -z $BROKER_PID ]] || { stop_pid "$BROKER_PID"; BROKER_PID=''; }
+  local bs=$TMP/bootstrap
+  rm -f "$bs"
+  "$DEVBROKER" --partitions "$PARTS" --bootstrap-file "$bs" </dev/null >"$TMP/broker.out" 2>>"$TMP/broker.log" &
+  BROKER_PID=$!
+  PROCS+=("$BROKER_PID")
+  local deadline=$((SECONDS + 20))
+  until [[ -s $bs ]]; do
+    alive "$BROKER_PID" || die "dev broker exited: $(tail -n 3 "$TMP/broker.log")"
+    ((SECONDS < deadline)) || die "dev broker not ready after 20 s"
+    sleep 0.1
+  done
+  KAFKA_BROKERS=$(<"$bs")
+  export KAFKA_BROKERS
+}
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+FLEET=()
+FLEET_ID=0
+FLEET_ENV=() # extra VAR=value for every worker of the next fleet
+declare -A ROLE=()
+start_worker() { # ROLE BIN
+  local name="f$FLEET_ID-$1-${#FLEET[@]}"
+  env LOG_LEVEL=info HTTP_PORT="$(free_port)" BATCH_MAX="$BATCH" \
+    RDKAFKA_SESSION_TIMEOUT_MS=6000 RDKAFKA_HEARTBEAT_INTERVAL_MS=500 "${FLEET_ENV[@]}" \
+    "$2" </dev/null >>"$TMP/$name.log" 2>&1 &
+  PROCS+=("$!")
+  FLEET+=("$!")
+  PNAME[$!]=$name
+  ROLE[$!]=$1
+}
+
+# fleet_start NORDER NPAYMENT: order, payment, stock and timeout workers;
+# waits until every consumer-loop worker has its partitions.
+fleet_start() {
+  local i pid deadline
+  FLEET=()
+  FLEET_ID=$((FLEET_ID + 1))
+  for ((i = 0; i < $1; i++)); do start_worker order "$ORDER_WORKER"; done
+  for ((i = 0; i < $2; i++)); do start_worker payment "$PAYMENT_WORKER"; done
+  start_worker stock "$STOCK_WORKER"
+  start_worker timeout "$TIMEOUT_WORKER"
+  deadline=$((SECONDS + 30))
+  for pid in "${FLEET[@]}"; do
+    [[ ${ROLE[$pid]} == timeout ]] && continue
+    until grep -q 'assigned' "$TMP/${PNAME[$pid]}.log" 2>/dev/null; do
+      alive "$pid" || die "${PNAME[$pid]} exited: $(tail -n 3 "$TMP/${PNAME[$pid]}.log")"
+      ((SECONDS < deadline)) || die "${PNAME[$pid]} got no partitions within 30 s"
+      sleep 0.1
+    done
+  done
+  sleep 1 # let the last rebalance settle
+}
+
+# fleet_stop: records peak RSS (VmHWM, kB) per worker into $TMP/rss, stops all.
+fleet_stop() {
+  local pid
+  for pid in "${FLEET[@]}"; do
+    printf '%s %s\n' "${ROLE[$pid]}" "$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)" >>"$TMP/rss"
+  done
+  for pid in "${FLEET[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${FLEET[@]}"; do
+    stop_pid "$pid" signalled
+    ((RC == 0)) || check "${PNAME[$pid]} exit status after SIGTERM" 0 "$RC"
+  done
+  FLEET=()
+}
+
+# cpu_ticks PID...: utime + stime (+ reaped children for the postmaster).
+cpu_ticks() {
+  local pid t=0 v
+  for pid in "$@"; do
+    v=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$pid/stat" 2>/dev/null || echo 0)
+    t=$((t + v))
+  done
+  echo "$t"
+}
+pg_pids() {
+  ((OWN_PG)) || return 0
+  local pm
+  pm=$(head -n 1 "$TMP/pg/data/postmaster.pid")
+  echo "$pm"
+  pgrep -P "$pm" || true
+}
+cpu_fleet() { cpu_ticks "${FLEET[@]}"; }
+# fallbacks: batches of the current fleet that failed as a whole and were
+# applied again one event per transaction (a costly path worth counting).
+fallbacks() { cat "$TMP/f$FLEET_ID"-*.log 2>/dev/null | grep -c 'applying one by one' || true; }
+cpu_pg() { cpu_ticks $(pg_pids); }
+CLK_TCK=$(getconf CLK_TCK)
+
+# wait_lag SECONDS GROUP...: every group has read and committed everything.
+wait_lag() {
+  local t=$1
+  shift
+  "$STOCKCTL" lag --wait "$t" --quiet "$@" >"$TMP/lag.out" 2>&1 || {
+    cat "$TMP/lag.out" >&2
+    "$STOCKCTL" lag "$@" >&2 || true
+    die "consumers did not catch up within ${t}s"
+  }
+}
+GROUPS_ALL=(stockflow-order stockflow-payment stockflow-stock stockflow-timeout)
+
+produce() { # RUN SUMMARY_NAME produce-args...
+  local run=$1 sum=$RES/$2.producer.json
+  shift 2
+  "$BENCH_PRODUCER" produce --run "$run" --summary "$sum" "$@" 2>>"$TMP/producer.log" ||
+    die "producer failed: $(tail -n 2 "$TMP/producer.log")"
+  tail -n 1 "$TMP/producer.log" | sed 's/^stockflow-bench-producer: /  producer: /' >&2
+}
+
+# ---- measurements ---------------------------------------------------------
+
+if [[ $COMMIT_TS == on ]]; then DONE_EXPR='pg_xact_commit_timestamp(xmin)'; else DONE_EXPR='processed_at'; fi
+
+# measure RUN NAME: events/s, latency from occurred_at to commit, into $RES/NAME.json.
+measure() {
+  local run=$1 name=$2 first
+  first=$(jq .first_ms "$RES/$name.producer.json")
+  q "WITH e AS (SELECT extract(epoch FROM $DONE_EXPR - occurred_at) * 1000 AS lat,
+                       extract(epoch FROM $DONE_EXPR) * 1000 AS done
+                  FROM processed_events WHERE event_id LIKE '$run-e%')
+     SELECT json_build_object('events', count(*), 'first_ms', $first, 'last_commit_ms', round(max(done)),
+       'seconds', round(((max(done) - $first) / 1000)::numeric, 3),
+       'events_per_s', round((count(*) / nullif((max(done) - $first) / 1000, 0))::numeric, 1),
+       'p50_ms', round(percentile_disc(0.50) WITHIN GROUP (ORDER BY lat)::numeric, 1),
+       'p95_ms', round(percentile_disc(0.95) WITHIN GROUP (ORDER BY lat)::numeric, 1),
+       'p99_ms', round(percentile_disc(0.99) WITHIN GROUP (ORDER BY lat)::numeric, 1),
+       'max_ms', round(max(lat)::numeric, 1),
+       'latency_clock', '$DONE_EXPR') FROM e" >"$RES/$name.json"
+}
+
+# counts_check LABEL PRODUCER_SUMMARY...: per source topic, the broker's
+# records (high watermark; low watermark 0: nothing dropped) = produced =
+# applied + dead letters.
+counts_check() {
+  local label=$1 offs t prod high low dlq applied sums=()
+  shift
+  for t in "$@"; do sums+=("$RES/$t.producer.json"); done
+  local topics=() src
+  for src in inventory.orders inventory.payments inventory.stock; do
+    topics+=("$src" "$src.dlq")
+    for ((t = 1; t <= RETRY_STEPS; t++)); do topics+=("$src.retry.$t"); done
+  done
+  offs=$("$BENCH_PRODUCER" offsets "${topics[@]}")
+  echo "$offs" >"$RES/$label.offsets.json"
+  jq '{retry_records: ([to_entries[] | select(.key | test("\\.retry\\.")) | .value.high] | add),
+       dead_letters: ([to_entries[] | select(.key | endswith(".dlq")) | .value.high] | add)}' <<<"$offs" >"$RES/$label.failures.json"
+  for t in inventory.orders inventory.payments inventory.stock; do
+    prod=$(jq -s --arg t "$t" 'map(.produced[$t]) | add' "${sums[@]}")
+    high=$(jq --arg t "$t" '.[$t].high' <<<"$offs")
+    low=$(jq --arg t "$t" '.[$t].low' <<<"$offs")
+    dlq=$(jq --arg t "$t.dlq" '.[$t].high' <<<"$offs")
+    applied=$(q "SELECT count(*) FROM processed_events WHERE regexp_replace(topic, '\.retry\.[0-9]+$', '') = '$t'")
+    check "$label: $t records in the broker = produced" "$prod" "$high"
+    check "$label: $t log start offsets (0 = nothing dropped)" 0 "$low"
+    check "$label: $t applied + dead letters = produced" "$prod" "$((applied + dlq))"
+    check "$label: $t dead letters" 0 "$dlq"
+  done
+}
+
+invariants_check() {
+  local label=$1
+  check "$label: invariant_violations (DESIGN §5.1, §5.2)" "" "$(q "SELECT string_agg(sku || ': ' || problem, '; ') FROM invariant_violations")"
+  check "$label: SKUs below zero or oversold" 0 "$(q "SELECT count(*) FROM stock_levels WHERE on_hand < 0 OR reserved < 0 OR available < 0 OR reserved > on_hand OR status = 'oversold'")"
+}
+
+states_of() { # RUN -> {"state": n, ...}
+  q "SELECT coalesce(json_object_agg(state, n ORDER BY state), '{}') FROM (SELECT state, count(*) n FROM orders WHERE order_id LIKE '$1-o%' GROUP BY state) s"
+}
+
+# wait_settled RUN: the short holds of the never-paid orders are released.
+wait_settled() {
+  local deadline=$((SECONDS + 60)) n
+  while :; do
+    n=$(q "SELECT count(*) FROM orders WHERE order_id LIKE '$1-o%' AND state = 'reserved'")
+    ((n == 0)) && return 0
+    ((SECONDS < deadline)) || { note "still $n held orders of $1 after 60 s"; return 0; }
+    sleep 0.25
+  done
+}
+
+steady_check() { # RUN NAME
+  local run=$1 name=$2 exp
+  exp=$(jq -c '.expect | to_entries | sort_by(.key) | from_entries' "$RES/$name.producer.json")
+  check "$name: final order states" "$exp" "$(states_of "$run" | jq -c 'to_entries | sort_by(.key) | from_entries')"
+  check "$name: committed units" "$(jq .committed_units "$RES/$name.producer.json")" \
+    "$(q "SELECT coalesce(sum(l.qty), 0) FROM order_lines l JOIN orders o USING (order_id) WHERE o.order_id LIKE '$run-o%' AND o.state = 'committed'")"
+}
+
+snapshot() {
+  q "SELECT md5(string_agg(x, E'\n' ORDER BY x)) FROM (
+       SELECT s::text x FROM stock s UNION ALL SELECT o::text FROM orders o
+       UNION ALL SELECT l::text FROM order_lines l
+       UNION ALL SELECT 'outbox max id ' || coalesce(max(id), 0) FROM outbox
+       UNION ALL SELECT 'processed ' || count(*) FROM processed_events) t"
+}
+
+# redelivery_check LABEL NORDER NPAYMENT: DESIGN §5.3: with the fleet
+# stopped, reset the consumer groups to the earliest offset, restart, let
+# every event be delivered again: nothing may change.
+redelivery_check() {
+  local label=$1 before after g t0
+  before=$(snapshot)
+  for g in order:inventory.orders payment:inventory.payments stock:inventory.stock; do
+    "$BENCH_PRODUCER" reset "stockflow-${g%%:*}" "${g#*:}" 2>>"$TMP/producer.log" || die "reset of stockflow-${g%%:*} failed"
+  done
+  t0=$SECONDS
+  fleet_start "$2" "$3"
+  wait_lag 600 "${GROUPS_ALL[@]}"
+  note "$label: every event delivered again in $((SECONDS - t0)) s"
+  after=$(snapshot)
+  check "$label: state after every event was delivered again (DESIGN §5.3)" "$before" "$after"
+  fleet_stop
+}
+
+rss_json() { # -> {"order": max kB, ...} from $TMP/rss
+  awk '{ if ($2 > m[$1]) m[$1] = $2 } END { s = ""; for (r in m) { s = s sprintf("%s\"%s\":%d", s == "" ? "" : ",", r, m[r]) } print "{" s "}" }' "$TMP/rss"
+}
+
+cpu_json() { # NAME WORKER_TICKS PG_TICKS EVENTS
+  jq -n --argjson w "$2" --argjson p "$3" --argjson n "$4" --argjson hz "$CLK_TCK" --argjson own "$OWN_PG" \
+    '{workers_cpu_s: ($w / $hz), workers_cpu_s_per_1k: (if $n > 0 then ($w / $hz) / $n * 1000 else null end),
+      pg_cpu_s: (if $own == 1 then $p / $hz else null end),
+      pg_cpu_s_per_1k: (if $own == 1 and $n > 0 then ($p / $hz) / $n * 1000 else null end)}' >"$RES/$1.cpu.json"
+}
+
+# pgss_snap NAME: with --pgss, the top statements since the last snapshot
+# (nested ones too: track = all) into $RES/pgss-NAME.tsv, then a reset.
+pgss_snap() {
+  ((OWN_PG && PGSS)) || return 0
+  psql "$ADMIN_URL" -XAq -F $'\t' -c "SELECT calls, round(total_exec_time::numeric, 0) AS total_ms,
+      round(mean_exec_time::numeric, 3) AS mean_ms, rows,
+      left(regexp_replace(query, '\s+', ' ', 'g'), 140) AS query FROM pg_stat_statements
+     ORDER BY total_exec_time DESC LIMIT 40" >"$RES/pgss-$1.tsv" 2>&1 || true
+  psql "$ADMIN_URL" -XAtq -c "SELECT pg_stat_statements_reset()" >/dev/null 2>&1 || true
+}
+
+# ---- where the database time goes -------------------------------------------
+
+# sampler_start RUN: samples pg_stat_activity of the workers' sessions every
+# 20 ms (state and wait event) into bench_samples in the run's database.
+sampler_start() {
+  q "CREATE UNLOGGED TABLE IF NOT EXISTS bench_samples (run text, ts timestamptz, role text, what text)" >/dev/null
+  PGAPPNAME=bench-sampler psql "$DATABASE_URL" -Xq -v ON_ERROR_STOP=1 -c "
+    DO \$\$ BEGIN LOOP
+      INSERT INTO bench_samples
+      SELECT '$1', clock_timestamp(), split_part(application_name, '@', 1),
+             CASE WHEN state = 'active' THEN coalesce(wait_event_type || ':' || wait_event, 'CPU')
+                  ELSE state END
+        FROM pg_stat_activity
+       WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name LIKE '%-worker@%';
+      COMMIT;
+      PERFORM pg_sleep(0.02);
+    END LOOP; END \$\$" >/dev/null 2>&1 &
+  SAMPLER_PID=$!
+}
+sampler_stop() {
+  [[ -n ${SAMPLER_PID:-} ]] || return 0
+  q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'bench-sampler'" >/dev/null || true
+  wait "$SAMPLER_PID" 2>/dev/null || true
+  SAMPLER_PID=''
+}
+# sessions_json RUN NAME: share of samples per worker role and state:
+# CPU (running), Lock:* (waiting for another transaction), IO:WALSync etc.
+# (commit flush), idle / idle in transaction (waiting for the worker).
+sessions_json() {
+  q "WITH s AS (SELECT role, what, count(*) n FROM bench_samples WHERE run = '$1' GROUP BY 1, 2),
+          t AS (SELECT role, sum(n) tot FROM s GROUP BY 1)
+     SELECT coalesce(json_object_agg(role, w), '{}') FROM (
+       SELECT s.role, json_object_agg(what, round(100.0 * n / tot, 1) ORDER BY n DESC) w
+         FROM s JOIN t USING (role) GROUP BY s.role) x" >"$RES/$2.sessions.json"
+}
+
+# batches_json RUN NAME: the workers' transactions (events grouped by commit
+# timestamp): count, size, duration from BEGIN (processed_at) to commit.
+batches_json() {
+  [[ $COMMIT_TS == on ]] || return 0
+  q "WITH t AS (SELECT pg_xact_commit_timestamp(xmin) c, processed_at s, topic FROM processed_events
+                 WHERE event_id LIKE '$1-e%'),
+          b AS (SELECT split_part(regexp_replace(min(topic), '\.retry\.[0-9]+$', ''), '.', 2) w, c, count(*) n,
+                       extract(epoch FROM c - min(s)) * 1000 ms FROM t GROUP BY c)
+     SELECT coalesce(json_object_agg(w, x), '{}') FROM (
+       SELECT w, json_build_object('transactions', count(*), 'avg_events', round(avg(n), 1), 'max_events', max(n),
+                'avg_ms', round(avg(ms)::numeric, 1), 'p50_ms', round(percentile_disc(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1),
+                'max_ms', round(max(ms)::numeric, 1)) x FROM b GROUP BY w) y" >"$RES/$2.batches.json"
+}
+
+# wait_quiet RUN NAME [--holds-stay]: the run's short holds are released
+# (unless its holds are long: --holds-stay) and the outbox relay
+# has published everything (so the next measurement starts from rest);
+# records how long after the run's last commit the ledger was published.
+wait_quiet() {
+  local run=$1 name=$2 deadline=$((SECONDS + 300)) n
+  [[ ${3:-} == --holds-stay ]] || wait_settled "$run"
+  while :; do
+    n=$(q "SELECT count(*) FROM outbox WHERE published_at IS NULL")
+    ((n == 0)) && break
+    ((SECONDS < deadline)) || { note "outbox still holds $n unpublished records after 300 s"; break; }
+    sleep 0.25
+  done
+  q "SELECT json_build_object('outbox_drained_s_after_last_commit',
+       round(extract(epoch FROM max(published_at) - to_timestamp($(jq .last_commit_ms "$RES/$name.json") / 1000.0))::numeric, 2),
+       'outbox_records', count(*)) FROM outbox" >"$RES/$name.outbox.json"
+}
+
+# ---- workloads --------------------------------------------------------------
+
+# steady_run RUN NAME ORDERS [--rate R]: one steady mix on the running fleet.
+steady_run() {
+  local run=$1 name=$2 orders=$3 w0 p0 w1 p1 n f0
+  shift 3
+  w0=$(cpu_fleet) p0=$(cpu_pg) f0=$(fallbacks)
+  sampler_start "$run"
+  produce "$run" "$name" --workload steady --orders "$orders" --skus "$STEADY_SKUS" --short-hold "$SHORT_HOLD" "$@"
+  wait_lag 900 "${GROUPS_ALL[@]}"
+  w1=$(cpu_fleet) p1=$(cpu_pg)
+  sampler_stop
+  measure "$run" "$name"
+  sessions_json "$run" "$name"
+  batches_json "$run" "$name"
+  n=$(jq .events "$RES/$name.json")
+  cpu_json "$name" $((w1 - w0)) $((p1 - p0)) "$n"
+  echo "{\"batches_applied_one_by_one\": $(($(fallbacks) - f0))}" >"$RES/$name.fallbacks.json"
+  note "$name: $n events, $(jq .events_per_s "$RES/$name.json") events/s, p99 $(jq .p99_ms "$RES/$name.json") ms"
+}
+
+stock_setup() { # NAME
+  produce stk "$1" --workload stock --skus "$STEADY_SKUS"
+  wait_lag 300 stockflow-stock
+}
+
+workload_steady() {
+  local peak rate half_orders
+  note "== steady mix: $STEADY_ORDERS orders over $STEADY_SKUS SKUs, 1 order-worker + 1 payment-worker"
+  start_broker
+  new_db steady
+  : >"$TMP/rss"
+  fleet_start 1 1
+  stock_setup steady-stock
+  pgss_snap setup
+  steady_run st steady "$STEADY_ORDERS"
+  pgss_snap steady
+  wait_quiet st steady
+  peak=$(jq .events_per_s "$RES/steady.json")
+  rate=$(jq -n --argjson p "$peak" '$p / 2 | floor')
+  half_orders=$(jq -n --argjson r "$rate" --argjson s "$HALF_S" '[($r * $s / 2 | floor), 50] | max')
+  note "== steady mix at half of the peak: $rate events/s for ${HALF_S} s"
+  steady_run hp half "$half_orders" --rate "$rate"
+  wait_quiet hp half
+  steady_check st steady
+  steady_check hp half
+  check "steady: units still reserved (every order settled)" 0 "$(q "SELECT coalesce(sum(reserved), 0) FROM stock")"
+  check "steady: committed_total = committed units of both runs" \
+    "$(jq -s 'map(.committed_units) | add' "$RES/steady.producer.json" "$RES/half.producer.json")" \
+    "$(q "SELECT sum(committed_total) FROM stock")"
+  invariants_check steady
+  fleet_stop
+  rss_json >"$RES/steady.rss.json"
+  counts_check steady steady-stock steady half
+  redelivery_check steady 1 1
+  pgss_snap redelivery
+  if ((!QUICK)); then steady_fetch10 "$rate" "$half_orders"; fi
+  pgbench_ceiling 2
+  pgss_snap pgbench
+}
+
+# steady_fetch10 RATE ORDERS: the half-peak run again, on the steady database.
+steady_fetch10() {
+  local rate=$1 half_orders=$2
+  # The dev broker answers an empty fetch only after the consumer's whole
+  # fetch.wait.max.ms (100 ms in the workers) even when records arrive
+  # meanwhile; Kafka answers as soon as data is there. The same half-peak
+  # run with a 10 ms fetch wait shows what that costs in latency.
+  note "== steady mix at half of the peak, workers with RDKAFKA_FETCH_WAIT_MAX_MS=10"
+  FLEET_ENV=(RDKAFKA_FETCH_WAIT_MAX_MS=10)
+  fleet_start 1 1
+  FLEET_ENV=()
+  steady_run hq half_fetch10 "$half_orders" --rate "$rate"
+  wait_quiet hq half_fetch10
+  steady_check hq half_fetch10
+  invariants_check steady
+  fleet_stop
+  counts_check steady steady-stock steady half half_fetch10
+  pgss_snap half_fetch10
+}
+
+workload_flash() {
+  local n w0 p0 w1 p1 f0
+  note "== flash sale: $FLASH_ORDERS orders for one SKU with $FLASH_UNITS units, $FLASH_COPIES order-workers"
+  start_broker
+  new_db flash
+  : >"$TMP/rss"
+  fleet_start "$FLASH_COPIES" 1
+  produce fl flash-stock --workload flash-stock --units "$FLASH_UNITS"
+  wait_lag 60 stockflow-stock
+  w0=$(cpu_fleet) p0=$(cpu_pg) f0=$(fallbacks)
+  sampler_start fl
+  produce fl flash --workload flash --orders "$FLASH_ORDERS" --units "$FLASH_UNITS"
+  wait_lag 600 "${GROUPS_ALL[@]}"
+  w1=$(cpu_fleet) p1=$(cpu_pg)
+  sampler_stop
+  measure fl flash
+  sessions_json fl flash
+  batches_json fl flash
+  n=$(jq .events "$RES/flash.json")
+  cpu_json flash $((w1 - w0)) $((p1 - p0)) "$n"
+  echo "{\"batches_applied_one_by_one\": $(($(fallbacks) - f0))}" >"$RES/flash.fallbacks.json"
+  note "flash: $n orders decided in $(jq .seconds "$RES/flash.json") s"
+  wait_quiet fl flash --holds-stay
+  local exp
+  exp=$(jq -c '.expect' "$RES/flash.producer.json")
+  check "flash: winners and losers" "$exp" "$(states_of fl | jq -c '{reserved: (.reserved // 0), rejected: (.rejected // 0)}')"
+  check "flash: stock of the flash SKU (on_hand|reserved|available)" "$FLASH_UNITS|$((FLASH_UNITS < FLASH_ORDERS ? FLASH_UNITS : FLASH_ORDERS))|$((FLASH_UNITS < FLASH_ORDERS ? 0 : FLASH_UNITS - FLASH_ORDERS))" \
+    "$(q "SELECT on_hand || '|' || reserved || '|' || available FROM stock_levels WHERE sku = 'flash-fl'")"
+  q "SELECT json_build_object('winners', count(*) FILTER (WHERE state = 'reserved'),
+       'rejected', count(*) FILTER (WHERE state = 'rejected')) FROM orders WHERE order_id LIKE 'fl-o%'" >"$RES/flash.winners.json"
+  invariants_check flash
+  fleet_stop
+  rss_json >"$RES/flash.rss.json"
+  counts_check flash flash-stock flash
+}
+
+workload_wide() {
+  local c
+  for c in $WIDE_COPIES; do
+    note "== wide: steady mix with $c order-worker(s) + $c payment-worker(s)"
+    start_broker
+    new_db "wide$c"
+    : >"$TMP/rss"
+    fleet_start "$c" "$c"
+    stock_setup "wide$c-stock"
+    steady_run "w$c" "wide$c" "$WIDE_ORDERS"
+    wait_quiet "w$c" "wide$c"
+    steady_check "w$c" "wide$c"
+    invariants_check "wide$c"
+    fleet_stop
+    rss_json >"$RES/wide$c.rss.json"
+    counts_check "wide$c" "wide$c-stock" "wide$c"
+  done
+}
+
+# ---- pgbench: PostgreSQL's own ceiling on the same SQL ----------------------
+
+# pgbench_ceiling CLIENTS: (a) one event per transaction, (b) batches of BATCH.
+pgbench_ceiling() {
+  local c=$1 tps_a tps_b
+  note "== pgbench ceiling: $c clients, ${PGB_T} s each, batches of $BATCH"
+  new_db pgbench
+  q "INSERT INTO stock (sku, on_hand, received_total)
+     SELECT 'sku-' || lpad(g::text, 5, '0'), 1000000000, 1000000000 FROM generate_series(1, 10000) g" >/dev/null
+  q "CHECKPOINT" >/dev/null 2>&1 || true
+  pgb_scripts "$BATCH" "$TMP"
+  "$PG_BIN/pgbench" -n -M prepared -c "$c" -j "$c" -T "$PGB_T" -f "$TMP/pgb_single.sql" "$DATABASE_URL" \
+    >"$TMP/pgbench_a.log" 2>&1 || { tail -n 20 "$TMP/pgbench_a.log" >&2; die "pgbench (a) failed"; }
+  "$PG_BIN/pgbench" -n -M prepared -c "$c" -j "$c" -T "$PGB_T" -f "$TMP/pgb_batch.sql" "$DATABASE_URL" \
+    >"$TMP/pgbench_b.log" 2>&1 || { tail -n 20 "$TMP/pgbench_b.log" >&2; die "pgbench (b) failed"; }
+  tps_a=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$TMP/pgbench_a.log" | head -n 1)
+  tps_b=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$TMP/pgbench_b.log" | head -n 1)
+  [[ -n $tps_a && -n $tps_b ]] || die "no tps in pgbench output"
+  check "pgbench: failed transactions" "0|0" \
+    "$(grep -h '^number of failed transactions' "$TMP/pgbench_a.log" | grep -o '[0-9]* (' | tr -d ' (' | head -n1)|$(grep -h '^number of failed transactions' "$TMP/pgbench_b.log" | grep -o '[0-9]* (' | tr -d ' (' | head -n1)"
+  check "pgbench: every event applied, none ignored or duplicate" 0 \
+    "$(q "SELECT count(*) FROM processed_events WHERE outcome <> 'applied' OR detail NOT IN ('reserved', 'committed')")"
+  jq -n --argjson c "$c" --argjson t "$PGB_T" --argjson n "$BATCH" --argjson a "$tps_a" --argjson b "$tps_b" \
+    '{clients: $c, seconds: $t, batch: $n,
+      single: {tps: $a, events_per_s: ($a * 2)},
+      batched: {tps: $b, events_per_s: ($b * 2 * $n)}}' >"$RES/pgbench.json"
+  note "pgbench: one event per transaction $(jq .single.events_per_s "$RES/pgbench.json") events/s; batches of $BATCH $(jq .batched.events_per_s "$RES/pgbench.json") events/s"
+}
+
+# ---- main -------------------------------------------------------------------
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+note "load average at start: $LOAD_START; $(nproc) CPUs; partitions $PARTS; BATCH_MAX $BATCH; $BUILD_NOTE"
+PEAK=''
+case $WORKLOAD in
+steady) workload_steady ;;
+flash) workload_flash ;;
+wide) workload_wide ;;
+all)
+  workload_steady
+  workload_flash
+  if ((QUICK)); then note "quick: wide skipped (run it with --quick --workload wide)"; else workload_wide; fi
+  ;;
+esac
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+
+pgss_snap end
+
+jq -n --arg quick "$QUICK" --arg workload "$WORKLOAD" --arg ls "$LOAD_START" --arg le "$LOAD_END" \
+  --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')" --argjson nproc "$(nproc)" \
+  --arg mem "$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)" \
+  --arg kernel "$(uname -r)" --arg pg "$PG_NOTE" --argjson pgset "$PG_SETTINGS" \
+  --argjson parts "$PARTS" --argjson batch "$BATCH" --argjson flash_copies "$FLASH_COPIES" \
+  --arg build "$BUILD_NOTE" --arg cmd "$CMDLINE" \
+  --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg commit "$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+  '{date: $date, commit: $commit, command: $cmd, quick: ($quick == "1"), workload: $workload,
+    machine: {nproc: $nproc, cpu: $cpu, memory: $mem, kernel: $kernel,
+              load_start: $ls, load_end: $le},
+    setup: {postgresql: $pg, settings: $pgset, partitions: $parts, batch_max: $batch,
+            flash_order_workers: $flash_copies, build: $build}}' >"$RES/meta.json"
+
+OUT=$TMP/latest.json
+python3 "$BENCH_DIR/report.py" "$RES" "$OUT" "${FAILS[@]}"
+if ((SAVE)); then
+  mkdir -p "$BENCH_DIR/results"
+  if ((QUICK)); then cp "$OUT" "$BENCH_DIR/results/quick.json"; else cp "$OUT" "$BENCH_DIR/results/latest.json"; fi
+  for f in "$RES"/pgss-*.tsv; do if [[ -f $f ]]; then cp "$f" "$BENCH_DIR/results/"; fi; done
+fi
+if ((${#FAILS[@]})); then
+  note "FAILED: ${#FAILS[@]} wrong result(s)"
+  exit 1
+fi
+note "all results correct ($((SECONDS - T0)) s)"
