@@ -306,6 +306,7 @@ static void write_routed(struct worker *w)
         if ((it->st == IT_DEAD || it->st == IT_RETRY) && it->dr != 1) {
             it->st = IT_REWIND;
             worker_enter_outage(w, 0, "retry or dead-letter topic not writable");
+            w->alert_now = 1; /* DESIGN §6: nothing dropped, and the worker alerts */
         }
     }
 }

@@ -119,7 +119,7 @@ rd_kafka_t *kafka_producer_new(const char *brokers, const char *client_id,
         {"enable.idempotence", "true"},
         {"acks", "all"},
         {"linger.ms", "5"},
-        {"message.timeout.ms", "30000"},
+        {"message.timeout.ms", "300000"}, /* an outage alert outlives a broker outage */
         {"queue.buffering.max.messages", "100000"},
     };
     rd_kafka_conf_t *conf = kafka_conf_new(brokers, defaults, sizeof(defaults) / sizeof(*defaults),

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -54,19 +55,24 @@ static void set_paused(struct worker *w, int pause)
 
 void worker_enter_outage(struct worker *w, int db, const char *why)
 {
-    if (!w->paused) {
+    int64_t now = now_ms();
+    if (!w->paused && now - w->resumed_ms < OUTAGE_CONTINUES_MS) {
+        /* failed again right after resuming: the same outage goes on */
+        w->backoff_ms = w->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : w->backoff_ms * 2;
+    } else if (!w->paused) {
         log_error("%s unavailable: %s; pausing consumption until it is back",
                   db ? "PostgreSQL" : "Kafka", why);
-        w->outage_since_ms = now_ms();
+        w->outage_since_ms = now;
         w->backoff_ms = BACKOFF_MIN_MS;
         w->outage_alerted = 0;
+        w->alert_now = 0;
         snprintf(w->outage_why, sizeof(w->outage_why), "%s unavailable: %s",
                  db ? "PostgreSQL" : "Kafka", why);
-        worker_ready(0, "paused: %s", w->outage_why);
     }
+    worker_ready(0, "paused: %s", w->outage_why);
     w->paused = 1;
     w->db_down |= db;
-    w->retry_at_ms = now_ms() + w->backoff_ms;
+    w->retry_at_ms = now + w->backoff_ms;
     set_paused(w, 1);
 }
 
@@ -107,20 +113,26 @@ static void update_ready(struct worker *w)
  * inventory.alerts (the outbox lives in the database that may be down). */
 static void outage_alert(struct worker *w)
 {
-    char why[512], body[1024], id[192];
-    if (w->outage_alerted || now_ms() - w->outage_since_ms < OUTAGE_ALERT_MS)
+    char why[512], body[1200], id[192], at[32];
+    int64_t now = now_ms();
+    if (w->outage_alerted || (now - w->outage_since_ms < OUTAGE_ALERT_MS && !w->alert_now))
         return;
     w->outage_alerted = 1;
+    time_t secs = (time_t)(now / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
     log_json_escape(why, sizeof(why), w->outage_why);
     snprintf(id, sizeof(id), "outage:%s:%lld", w->client_id, (long long)w->outage_since_ms);
     int n = snprintf(body, sizeof(body),
                      "{\"alert_id\":\"%s\",\"kind\":\"outage\",\"severity\":\"critical\","
-                     "\"summary\":\"%s paused for %lld s: %s\",\"occurred_at_ms\":%lld,"
-                     "\"details\":{\"worker\":\"%s\",\"since_ms\":%lld}}",
-                     id, w->role->name, (long long)(now_ms() - w->outage_since_ms) / 1000, why,
-                     (long long)now_ms(), w->client_id, (long long)w->outage_since_ms);
+                     "\"summary\":\"%s paused for %lld s: %s\",\"occurred_at\":\"%s\","
+                     "\"details\":{\"worker\":\"%s\",\"since_ms\":%lld,\"reason\":\"%s\"}}",
+                     id, w->role->name, (long long)(now - w->outage_since_ms) / 1000, why, at,
+                     w->client_id, (long long)w->outage_since_ms, why);
+    /* its own producer: a flush that gives up on dead letters purges its queue */
     rd_kafka_resp_err_t e = rd_kafka_producev(
-        w->producer, RD_KAFKA_V_TOPIC("inventory.alerts"), RD_KAFKA_V_KEY(id, strlen(id)),
+        w->alert_producer, RD_KAFKA_V_TOPIC("inventory.alerts"), RD_KAFKA_V_KEY(id, strlen(id)),
         RD_KAFKA_V_VALUE(body, (size_t)n), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_END);
     if (e)
@@ -153,6 +165,7 @@ static void outage_step(struct worker *w)
     }
     log_info("dependencies available again after %.1f s; resuming consumption",
              (now_ms() - w->outage_since_ms) / 1000.0);
+    w->resumed_ms = now_ms();
     outbox_reset(w->outbox);
     w->paused = w->db_down = 0;
     set_paused(w, 0);
@@ -191,10 +204,13 @@ static void worker_free(struct worker *w)
         rd_kafka_consumer_close(w->consumer);
         rd_kafka_destroy(w->consumer);
     }
-    if (w->producer) {
-        if (rd_kafka_flush(w->producer, 10000))
-            log_warn("%d record(s) not delivered at shutdown", rd_kafka_outq_len(w->producer));
-        rd_kafka_destroy(w->producer);
+    rd_kafka_t *producers[2] = {w->producer, w->alert_producer};
+    for (int i = 0; i < 2; i++) {
+        if (!producers[i])
+            continue;
+        if (rd_kafka_flush(producers[i], 10000))
+            log_warn("%d record(s) not delivered at shutdown", rd_kafka_outq_len(producers[i]));
+        rd_kafka_destroy(producers[i]);
     }
     outbox_free(w->outbox);
     pg_free(w->pg);
@@ -224,6 +240,10 @@ static int worker_init(struct worker *w, const struct worker_role *role, const s
     if (pg_new(&w->pg, cfg->database_url, w->client_id, cfg->lock_timeout_ms,
                cfg->statement_timeout_ms, inv_stmts, inv_nstmts))
         return log_error("out of memory"), -1;
+    w->alert_producer = kafka_producer_new(cfg->kafka_brokers, w->client_id, env, kafka_dr_status,
+                                           w, err, sizeof(err));
+    if (!w->alert_producer)
+        return log_error("%s", err), -1;
     w->producer = kafka_producer_new(cfg->kafka_brokers, w->client_id, env, kafka_dr_status, w, err,
                                      sizeof(err));
     if (!w->producer)
@@ -307,6 +327,7 @@ int worker_run(const struct worker_role *role, const struct cfg *cfg, volatile s
     while (!*stop) {
         worker_beat();
         rd_kafka_poll(w.producer, 0);
+        rd_kafka_poll(w.alert_producer, 0);
         if (w.paused) {
             outage_step(&w);
             continue;

@@ -19,6 +19,7 @@
 #define BACKOFF_MAX_MS 30000
 #define MAX_BATCH_PARTS 1024
 #define OUTAGE_ALERT_MS 30000 /* DESIGN §6: one alert after 30 s */
+#define OUTAGE_CONTINUES_MS 5000 /* failing again this soon after resuming: same outage */
 #define IDLE_MARK_MS 100 /* how often an idle payment consumer says it is caught up */
 
 enum item_state {
@@ -51,7 +52,7 @@ struct waiting {
 struct worker {
     const struct worker_role *role;
     const struct cfg *cfg;
-    rd_kafka_t *consumer, *producer;
+    rd_kafka_t *consumer, *producer, *alert_producer;
     struct pg *pg;
     struct evt_validator *val;
     struct item *items;
@@ -61,13 +62,14 @@ struct worker {
     int paused;  /* consumption paused for an outage */
     int db_down; /* the outage is PostgreSQL's: reconnect before resuming */
     long backoff_ms;
-    int64_t retry_at_ms, outage_since_ms;
+    int64_t retry_at_ms, outage_since_ms, resumed_ms;
     int64_t idle_mark_ms; /* last idle watermark update */
     struct inv_mark marks[MAX_BATCH_PARTS];
     struct waiting waits[MAX_BATCH_PARTS];
     size_t nwaits;
     struct outbox *outbox;
     int outage_alerted;
+    int alert_now; /* raise the outage alert at once (a retry or DLQ write failed) */
     char outage_why[256];
     char client_id[128];
 };
