@@ -64,15 +64,8 @@ static struct log_ctx held_ctx(const struct alertw *w)
 
 static void set_paused(struct alertw *w, int pause)
 {
-    rd_kafka_topic_partition_list_t *parts = NULL;
     w->paused = pause;
-    if (rd_kafka_assignment(w->consumer, &parts) || !parts)
-        return;
-    if (pause)
-        rd_kafka_pause_partitions(w->consumer, parts);
-    else
-        rd_kafka_resume_partitions(w->consumer, parts);
-    rd_kafka_topic_partition_list_destroy(parts);
+    kafka_pause_all(w->consumer, pause);
 }
 
 /* Makes the record in hand wait for `st`, delay_ms from now. */
@@ -83,31 +76,9 @@ static void hold(struct alertw *w, enum held st, long delay_ms)
     if (!w->paused)
         set_paused(w, 1);
 }
-
-/* A record fetched before the pause took effect: fetch it again later. */
-static void rewind_to(struct alertw *w, const rd_kafka_message_t *m)
-{
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
-        m->offset;
-    rd_kafka_error_t *e = rd_kafka_seek_partitions(w->consumer, l, 5000);
-    if (e) {
-        log_warn("seek %s[%d] to %lld: %s", rd_kafka_topic_name(m->rkt), (int)m->partition,
-                 (long long)m->offset, rd_kafka_error_string(e));
-        rd_kafka_error_destroy(e);
-    }
-    rd_kafka_topic_partition_list_destroy(l);
-}
-
 static void store_offset(struct alertw *w)
 {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(w->m->rkt), w->m->partition)->offset =
-        w->m->offset + 1;
-    rd_kafka_resp_err_t e = rd_kafka_offsets_store(w->consumer, l);
-    if (e)
-        log_debug("offsets_store: %s (partition revoked meanwhile)", rd_kafka_err2str(e));
-    rd_kafka_topic_partition_list_destroy(l);
+    kafka_store_next(w->consumer, w->m);
 }
 
 /* Ends the record in hand, storing its offset when `done`. */
@@ -333,7 +304,7 @@ static int held_step(struct alertw *w)
     if (m && m->err)
         return consumer_error(w, m);
     if (m) {
-        rewind_to(w, m);
+        kafka_rewind(w->consumer, m);
         rd_kafka_message_destroy(m);
     }
     rd_kafka_poll(w->producer, 0);

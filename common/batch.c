@@ -399,7 +399,7 @@ static void finish(struct worker *w)
     rd_kafka_topic_partition_list_destroy(l);
     for (size_t i = 0; i < np; i++)
         if (pp[i].rewind)
-            worker_rewind_to(w, pp[i].rewind);
+            kafka_rewind(w->consumer, pp[i].rewind);
     for (size_t i = 0; i < w->n; i++) {
         evt_release(&w->items[i].ev);
         rd_kafka_message_destroy(w->items[i].m);

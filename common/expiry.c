@@ -198,11 +198,7 @@ static void on_message(struct expiry *x, rd_kafka_message_t *m)
         }
         evt_release(&ev);
     } /* invalid events are the order-worker's to dead-letter */
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
-        m->offset + 1;
-    rd_kafka_offsets_store(x->consumer, l);
-    rd_kafka_topic_partition_list_destroy(l);
+    kafka_store_next(x->consumer, m);
 }
 
 /* Waits for the next message until the earliest expiry or the next sweep. */

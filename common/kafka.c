@@ -165,3 +165,40 @@ void kafka_dr_status(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     if (status)
         *status = m->err ? -1 : 1;
 }
+
+void kafka_pause_all(rd_kafka_t *consumer, int pause)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(consumer, &parts) || !parts)
+        return;
+    if (pause)
+        rd_kafka_pause_partitions(consumer, parts);
+    else
+        rd_kafka_resume_partitions(consumer, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+void kafka_rewind(rd_kafka_t *consumer, const rd_kafka_message_t *m)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
+        m->offset;
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(consumer, l, 5000);
+    if (e) {
+        log_warn("seek %s[%d] to %lld: %s", rd_kafka_topic_name(m->rkt), (int)m->partition,
+                 (long long)m->offset, rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+void kafka_store_next(rd_kafka_t *consumer, const rd_kafka_message_t *m)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
+        m->offset + 1;
+    rd_kafka_resp_err_t e = rd_kafka_offsets_store(consumer, l);
+    if (e)
+        log_debug("offsets_store: %s (partition revoked meanwhile)", rd_kafka_err2str(e));
+    rd_kafka_topic_partition_list_destroy(l);
+}

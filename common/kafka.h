@@ -47,6 +47,16 @@ rd_kafka_t *kafka_producer_new(const char *brokers, const char *client_id,
  * their opaque: sets it to 1 when acknowledged, -1 when not (and logs). */
 void kafka_dr_status(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 
+/* Pauses (pause != 0) or resumes every partition assigned to consumer. */
+void kafka_pause_all(rd_kafka_t *consumer, int pause);
+
+/* Seeks m's partition back to m, so the consumer reads it again; logs a
+ * failure (the partition may have been revoked meanwhile). */
+void kafka_rewind(rd_kafka_t *consumer, const rd_kafka_message_t *m);
+
+/* Stores m's offset + 1 for the next commit (after m was handled). */
+void kafka_store_next(rd_kafka_t *consumer, const rd_kafka_message_t *m);
+
 /* Finds header `name` on m and copies its value NUL-terminated into out.
  * Returns 0, or -1 when absent. */
 int kafka_header_get(const rd_kafka_message_t *m, const char *name, char *out, size_t outlen);

@@ -41,17 +41,6 @@ void worker_ready(int ok, const char *fmt, ...)
 
 /* ---- pausing for outages ------------------------------------------------ */
 
-static void set_paused(struct worker *w, int pause)
-{
-    rd_kafka_topic_partition_list_t *parts = NULL;
-    if (rd_kafka_assignment(w->consumer, &parts) || !parts)
-        return;
-    if (pause)
-        rd_kafka_pause_partitions(w->consumer, parts);
-    else
-        rd_kafka_resume_partitions(w->consumer, parts);
-    rd_kafka_topic_partition_list_destroy(parts);
-}
 
 void worker_enter_outage(struct worker *w, int db, const char *why)
 {
@@ -73,21 +62,7 @@ void worker_enter_outage(struct worker *w, int db, const char *why)
     w->paused = 1;
     w->db_down |= db;
     w->retry_at_ms = now + w->backoff_ms;
-    set_paused(w, 1);
-}
-
-void worker_rewind_to(struct worker *w, const rd_kafka_message_t *m)
-{
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
-        m->offset;
-    rd_kafka_error_t *e = rd_kafka_seek_partitions(w->consumer, l, 5000);
-    if (e) {
-        log_warn("seek %s[%d] to %lld: %s", rd_kafka_topic_name(m->rkt), (int)m->partition,
-                 (long long)m->offset, rd_kafka_error_string(e));
-        rd_kafka_error_destroy(e);
-    }
-    rd_kafka_topic_partition_list_destroy(l);
+    kafka_pause_all(w->consumer, 1);
 }
 
 /* Ready: connected to PostgreSQL, partitions assigned, not paused. */
@@ -147,7 +122,7 @@ static void outage_step(struct worker *w)
     rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, 100);
     if (m) {
         if (!m->err)
-            worker_rewind_to(w, m); /* fetched before the pause took effect */
+            kafka_rewind(w->consumer, m); /* fetched before the pause took effect */
         rd_kafka_message_destroy(m);
     }
     outage_alert(w);
@@ -168,7 +143,7 @@ static void outage_step(struct worker *w)
     w->resumed_ms = now_ms();
     outbox_reset(w->outbox);
     w->paused = w->db_down = 0;
-    set_paused(w, 0);
+    kafka_pause_all(w->consumer, 0);
     update_ready(w);
 }
 

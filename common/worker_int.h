@@ -85,9 +85,6 @@ static inline int64_t now_ms(void)
  * reconnect before resuming); why is logged once per outage. */
 void worker_enter_outage(struct worker *w, int db, const char *why);
 
-/* worker.c: seek m's partition back to m, to read it again. */
-void worker_rewind_to(struct worker *w, const rd_kafka_message_t *m);
-
 /* batch.c: polls one batch and takes it through validation, apply, retry
  * and dead-letter routing and offset storage. Returns -1 on a fatal
  * consumer error, else 0. */
