@@ -159,8 +159,8 @@ static int parse_rfc3339(const char *s, int64_t *out)
     const char *p = s;
     int y, mo, d;
     int64_t tod = 0, off = 0;
-    if (fixed(&p, 4, &y) || *p++ != '-' || fixed(&p, 2, &mo) || *p++ != '-' ||
-        fixed(&p, 2, &d) || mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo))
+    if (fixed(&p, 4, &y) || *p++ != '-' || fixed(&p, 2, &mo) || *p++ != '-' || fixed(&p, 2, &d) ||
+        mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo))
         return -1;
     if (*p == 'T' || *p == 't' || *p == ' ') {
         p++;
@@ -224,9 +224,8 @@ void arg_bad_option(const char *cmd, int ret, char **argv)
     if (strncmp(opt, "--", 2) != 0 && optopt)
         opt = shortopt;
     if (ret == ':')
-        fprintf(stderr, "stockctl %s: option %s needs a value (see stockctl %s --help)\n", cmd,
-                opt, cmd);
-    else
-        fprintf(stderr, "stockctl %s: unknown option %s (see stockctl %s --help)\n", cmd, opt,
+        fprintf(stderr, "stockctl %s: option %s needs a value (see stockctl %s --help)\n", cmd, opt,
                 cmd);
+    else
+        fprintf(stderr, "stockctl %s: unknown option %s (see stockctl %s --help)\n", cmd, opt, cmd);
 }

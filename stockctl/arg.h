@@ -11,8 +11,7 @@
 
 /* "PARTITION:OFFSET", both plain decimal numbers ("0:42"): no sign, no
  * spaces, partition <= INT32_MAX, offset <= INT64_MAX. */
-int arg_part_offset(const char *s, int32_t *partition, int64_t *offset, char *err,
-                    size_t errlen);
+int arg_part_offset(const char *s, int32_t *partition, int64_t *offset, char *err, size_t errlen);
 
 /* A whole number in min..max, plain decimal. */
 int arg_long(const char *s, long min, long max, long *out, char *err, size_t errlen);

@@ -3,6 +3,7 @@
 #include "out.h"
 #include "stockctl.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@ int db_open(const struct cfg *c, const char *app, struct pg **out, char *err, si
     struct pg *p = NULL;
     char why[768];
     long st = c->statement_timeout_ms > DB_STATEMENT_TIMEOUT_MS ? c->statement_timeout_ms
-                                                                 : DB_STATEMENT_TIMEOUT_MS;
+                                                                : DB_STATEMENT_TIMEOUT_MS;
     if (pg_new(&p, c->database_url, app, c->lock_timeout_ms, st, NULL, 0)) {
         snprintf(err, errlen, "out of memory");
         return EXIT_FAIL;
@@ -52,22 +53,37 @@ const char *db_val(const PGresult *res, int r, int c)
 
 #define MAX_COLS 24
 
+enum { BOOLOID = 16, INT8OID = 20, INT2OID = 21, INT4OID = 23 };
+
+/* A value for people: booleans as yes/no, NULL as NULL (printed "-"). */
+static const char *shown(const PGresult *res, int r, int c)
+{
+    const char *v = db_val(res, r, c);
+    if (v && PQftype(res, c) == BOOLOID)
+        return v[0] == 't' ? "yes" : "no";
+    return v;
+}
+
 void db_print_table(FILE *f, const PGresult *res, int indent)
 {
     int nf = PQnfields(res) < MAX_COLS ? PQnfields(res) : MAX_COLS;
     struct out_col cols[MAX_COLS];
+    char names[MAX_COLS][64];
     const char *cells[MAX_COLS];
     for (int c = 0; c < nf; c++) {
-        size_t w = strlen(PQfname(res, c));
+        size_t w = strlen(PQfname(res, c)), i;
         for (int r = 0; r < PQntuples(res); r++)
             if (!PQgetisnull(res, r, c) && (size_t)PQgetlength(res, r, c) > w)
                 w = (size_t)PQgetlength(res, r, c);
-        cols[c] = (struct out_col){PQfname(res, c), (int)(w > 60 ? 60 : w)};
-        cells[c] = cols[c].name;
+        for (i = 0; PQfname(res, c)[i] && i < sizeof(names[c]) - 1; i++)
+            names[c][i] = (char)toupper((unsigned char)PQfname(res, c)[i]);
+        names[c][i] = '\0';
+        cols[c] = (struct out_col){names[c], (int)(w > 60 ? 60 : w)};
+        cells[c] = names[c];
     }
     for (int r = -1; r < PQntuples(res); r++) {
         for (int c = 0; r >= 0 && c < nf; c++)
-            cells[c] = db_val(res, r, c);
+            cells[c] = shown(res, r, c);
         fprintf(f, "%*s", indent, "");
         out_row(f, cols, (size_t)nf, cells);
     }
@@ -76,14 +92,13 @@ void db_print_table(FILE *f, const PGresult *res, int indent)
 void db_print_row(FILE *f, const PGresult *res, int r, int indent)
 {
     for (int c = 0; c < PQnfields(res); c++) {
-        const char *v = db_val(res, r, c);
+        const char *v = shown(res, r, c);
         fprintf(f, "%*s%-16s %s\n", indent, "", PQfname(res, c), v ? v : "-");
     }
 }
 
 void db_json_row(yajl_gen g, const PGresult *res, int r)
 {
-    enum { BOOLOID = 16, INT8OID = 20, INT2OID = 21, INT4OID = 23 };
     for (int c = 0; c < PQnfields(res); c++) {
         const char *name = PQfname(res, c), *v = db_val(res, r, c);
         Oid t = PQftype(res, c);

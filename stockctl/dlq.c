@@ -133,8 +133,14 @@ static void json_record(yajl_gen g, const rd_kafka_message_t *m, const struct dl
 /* ---- list --------------------------------------------------------------- */
 
 static const struct out_col list_cols[] = {
-    {"P:OFFSET", 9}, {"TIME", 20},     {"ATT", 3}, {"CLASS", 9}, {"ORIGINAL", 24},
-    {"KEY", 14},     {"ERROR", ERROR_CHARS + 3},    {"PAYLOAD", 0},
+    {"P:OFFSET", 9},
+    {"TIME", 20},
+    {"ATT", 3},
+    {"CLASS", 9},
+    {"ORIGINAL", 24},
+    {"KEY", 14},
+    {"ERROR", ERROR_CHARS + 3},
+    {"PAYLOAD", 0},
 };
 
 static void list_row(const rd_kafka_message_t *m, const struct dlq_rec *r)
@@ -151,9 +157,14 @@ static void list_row(const rd_kafka_message_t *m, const struct dlq_rec *r)
     out_preview(key, sizeof(key), m->key, m->key ? m->key_len : 0, 40);
     out_preview(error, sizeof(error), r->error, strlen(r->error), ERROR_CHARS);
     out_preview(payload, sizeof(payload), m->payload, m->payload ? m->len : 0, PREVIEW_CHARS);
-    const char *cells[] = {po, ts, r->attempt[0] ? r->attempt : "-",
-                           r->error_class[0] ? r->error_class : "-", orig,
-                           m->key ? key : "(null)", error, payload};
+    const char *cells[] = {po,
+                           ts,
+                           r->attempt[0] ? r->attempt : "-",
+                           r->error_class[0] ? r->error_class : "-",
+                           orig,
+                           m->key ? key : "(null)",
+                           error,
+                           payload};
     out_row(stdout, list_cols, 8, cells);
 }
 
@@ -167,8 +178,49 @@ struct list_opts {
 static int list_keep(const struct list_opts *o, const rd_kafka_message_t *m,
                      const struct dlq_rec *r)
 {
-    return r->ts_ms >= o->since_ms && (!o->error_class || !strcmp(o->error_class, r->error_class)) &&
+    return r->ts_ms >= o->since_ms &&
+           (!o->error_class || !strcmp(o->error_class, r->error_class)) &&
            dlq_rec_match(m, r, o->grep);
+}
+
+/* One JSON line when g is given, else one table row. */
+static void list_print(yajl_gen g, const rd_kafka_message_t *m, const struct dlq_rec *r)
+{
+    if (!g) {
+        list_row(m, r);
+        return;
+    }
+    json_record(g, m, r);
+    out_json_line(g, stdout);
+}
+
+/* Reads every record of scan, printing the kept ones. Returns an exit code. */
+static int list_scan(const struct list_opts *o, struct kread_scan *scan, long *shown, long *seen,
+                     char *err, size_t errlen)
+{
+    struct out_progress prog;
+    yajl_gen g = o->json ? out_json_new(0) : NULL;
+    int got = 0;
+    out_progress_init(&prog);
+    while ((o->limit == 0 || *shown < o->limit) && !stop_requested()) {
+        rd_kafka_message_t *m;
+        struct dlq_rec r;
+        if ((got = kread_scan_next(scan, &m, err, errlen)) <= 0)
+            break;
+        dlq_rec_read(m, &r);
+        (*seen)++;
+        if (list_keep(o, m, &r)) {
+            (*shown)++;
+            list_print(g, m, &r);
+        }
+        rd_kafka_message_destroy(m);
+        out_progress(&prog, "read %ld dead letters, %lld to go", *seen,
+                     (long long)kread_scan_left(scan));
+    }
+    out_progress_done(&prog);
+    if (g)
+        yajl_gen_free(g);
+    return got < 0 ? EXIT_UNREACHABLE : EXIT_OK;
 }
 
 static int list_run(const struct cfg *c, const struct list_opts *o)
@@ -177,39 +229,15 @@ static int list_run(const struct cfg *c, const struct list_opts *o)
     struct kread_scan *scan = NULL;
     char err[768];
     long shown = 0, seen = 0;
-    struct out_progress prog;
-    yajl_gen g = o->json ? out_json_new(0) : NULL;
-    int rc = dlq_src_open(&src, c, o->topic, NULL, err, sizeof(err)), got = 0;
+    int rc = dlq_src_open(&src, c, o->topic, NULL, err, sizeof(err));
     for (int i = 0; rc == EXIT_OK && i < src.parts->cnt; i++)
         src.parts->elems[i].offset = src.lo[i];
     if (rc == EXIT_OK)
         rc = kread_scan_start(&scan, src.rk, src.parts, src.hi, err, sizeof(err));
     if (rc == EXIT_OK && !o->json)
         out_header(stdout, list_cols, 8);
-    out_progress_init(&prog);
-    while (rc == EXIT_OK && (o->limit == 0 || shown < o->limit) && !stop_requested()) {
-        rd_kafka_message_t *m;
-        if ((got = kread_scan_next(scan, &m, err, sizeof(err))) <= 0)
-            break;
-        struct dlq_rec r;
-        dlq_rec_read(m, &r);
-        seen++;
-        if (list_keep(o, m, &r)) {
-            shown++;
-            if (g) {
-                json_record(g, m, &r);
-                out_json_line(g, stdout);
-            } else {
-                list_row(m, &r);
-            }
-        }
-        rd_kafka_message_destroy(m);
-        out_progress(&prog, "read %ld dead letters, %lld to go", seen,
-                     (long long)kread_scan_left(scan));
-    }
-    out_progress_done(&prog);
-    if (got < 0)
-        rc = EXIT_UNREACHABLE;
+    if (rc == EXIT_OK)
+        rc = list_scan(o, scan, &shown, &seen, err, sizeof(err));
     if (rc)
         fprintf(stderr, "stockctl dlq list: %s\n", err);
     else if (!o->json)
@@ -217,8 +245,6 @@ static int list_run(const struct cfg *c, const struct list_opts *o)
                 stop_requested() ? " (interrupted)" : "");
     kread_scan_free(scan);
     dlq_src_close(&src);
-    if (g)
-        yajl_gen_free(g);
     return rc ? rc : stop_requested() ? EXIT_FAIL : EXIT_OK;
 }
 
@@ -241,51 +267,49 @@ static void list_usage(FILE *f)
             "Exit codes: 0 ok, 2 bad usage, 3 Kafka unreachable, 4 no such topic.\n");
 }
 
+/* One option of dlq list: EXIT_OK, EXIT_USAGE (said why), -1 after --help. */
+static int list_opt(struct list_opts *o, int opt, char **argv)
+{
+    char err[256];
+    if (opt == 's' && arg_time_ms(optarg, out_now_ms(), &o->since_ms, err, sizeof(err)))
+        return fprintf(stderr, "stockctl dlq list: --since %s\n", err), EXIT_USAGE;
+    if (opt == 'n' && arg_long(optarg, 1, 1000000000L, &o->limit, err, sizeof(err)))
+        return fprintf(stderr, "stockctl dlq list: --limit %s\n", err), EXIT_USAGE;
+    if (opt == 'c' && strcmp(optarg, "poison") && strcmp(optarg, "transient") &&
+        strcmp(optarg, "exhausted"))
+        return fprintf(stderr,
+                       "stockctl dlq list: --error-class \"%s\": expected poison, transient or "
+                       "exhausted\n",
+                       optarg),
+               EXIT_USAGE;
+    if (opt == 'c')
+        o->error_class = optarg;
+    else if (opt == 'g')
+        o->grep = optarg;
+    else if (opt == 'j')
+        o->json = 1;
+    else if (opt == 'h')
+        return list_usage(stdout), -1;
+    else if (opt != 's' && opt != 'n')
+        return arg_bad_option("dlq list", opt, argv), EXIT_USAGE;
+    return EXIT_OK;
+}
+
 static int list_args(struct list_opts *o, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"since", required_argument, NULL, 's'}, {"error-class", required_argument, NULL, 'c'},
-        {"grep", required_argument, NULL, 'g'},  {"limit", required_argument, NULL, 'n'},
-        {"json", no_argument, NULL, 'j'},        {"help", no_argument, NULL, 'h'},
-        {0}};
-    char err[256];
-    int opt;
+    static const struct option opts[] = {{"since", required_argument, NULL, 's'},
+                                         {"error-class", required_argument, NULL, 'c'},
+                                         {"grep", required_argument, NULL, 'g'},
+                                         {"limit", required_argument, NULL, 'n'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    int opt, rc;
     opterr = 0;
     optind = 0;
-    while ((opt = getopt_long(argc, argv, ":s:c:g:n:jh", opts, NULL)) != -1) {
-        switch (opt) {
-        case 's':
-            if (arg_time_ms(optarg, out_now_ms(), &o->since_ms, err, sizeof(err)))
-                return fprintf(stderr, "stockctl dlq list: --since %s\n", err), EXIT_USAGE;
-            break;
-        case 'c':
-            if (strcmp(optarg, "poison") && strcmp(optarg, "transient") &&
-                strcmp(optarg, "exhausted"))
-                return fprintf(stderr,
-                               "stockctl dlq list: --error-class \"%s\": expected poison, "
-                               "transient or exhausted\n",
-                               optarg),
-                       EXIT_USAGE;
-            o->error_class = optarg;
-            break;
-        case 'g':
-            o->grep = optarg;
-            break;
-        case 'n':
-            if (arg_long(optarg, 1, 1000000000L, &o->limit, err, sizeof(err)))
-                return fprintf(stderr, "stockctl dlq list: --limit %s\n", err), EXIT_USAGE;
-            break;
-        case 'j':
-            o->json = 1;
-            break;
-        case 'h':
-            list_usage(stdout);
-            return -1;
-        default:
-            arg_bad_option("dlq list", opt, argv);
-            return EXIT_USAGE;
-        }
-    }
+    while ((opt = getopt_long(argc, argv, ":s:c:g:n:jh", opts, NULL)) != -1)
+        if ((rc = list_opt(o, opt, argv)) != EXIT_OK)
+            return rc;
     if (argc - optind != 1) {
         fprintf(stderr, "stockctl dlq list: expected one TOPIC (see stockctl dlq list --help)\n");
         return EXIT_USAGE;
@@ -350,9 +374,14 @@ static int show_fetch(struct dlq_src *src, const char *topic, int32_t p, int64_t
         return EXIT_NOTFOUND;
     }
     if (o < src->lo[i] || o >= src->hi[i]) {
-        snprintf(err, errlen, "no record at %s %d:%lld (partition %d holds offsets %lld..%lld)",
-                 topic, (int)p, (long long)o, (int)p, (long long)src->lo[i],
-                 (long long)src->hi[i] - 1);
+        char holds[96];
+        if (src->hi[i] > src->lo[i])
+            snprintf(holds, sizeof(holds), "holds offsets %lld..%lld", (long long)src->lo[i],
+                     (long long)src->hi[i] - 1);
+        else
+            snprintf(holds, sizeof(holds), "is empty");
+        snprintf(err, errlen, "no record at %s %d:%lld (partition %d %s)", topic, (int)p,
+                 (long long)o, (int)p, holds);
         return EXIT_NOTFOUND;
     }
     rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
@@ -387,41 +416,51 @@ static void show_usage(FILE *f)
                "4 no such topic, partition or offset.\n");
 }
 
-static int dlq_show(const struct cfg *c, int argc, char **argv)
+/* Arguments of dlq show: EXIT_OK, EXIT_USAGE (said why), -1 after --help. */
+static int show_args(int argc, char **argv, int *json, int32_t *p, int64_t *o)
 {
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
-    int opt, json = 0;
+    char err[256];
+    int opt;
     opterr = 0;
     optind = 0;
     while ((opt = getopt_long(argc, argv, ":jh", opts, NULL)) != -1) {
         if (opt == 'h')
-            return show_usage(stdout), EXIT_OK;
+            return show_usage(stdout), -1;
         if (opt != 'j')
             return arg_bad_option("dlq show", opt, argv), EXIT_USAGE;
-        json = 1;
+        *json = 1;
     }
-    char err[768];
-    int32_t p;
-    int64_t o;
     if (argc - optind != 2) {
         fprintf(stderr, "stockctl dlq show: expected TOPIC PARTITION:OFFSET (see stockctl dlq "
                         "show --help)\n");
         return EXIT_USAGE;
     }
-    if (arg_part_offset(argv[optind + 1], &p, &o, err, sizeof(err)))
+    if (arg_part_offset(argv[optind + 1], p, o, err, sizeof(err)))
         return fprintf(stderr, "stockctl dlq show: %s\n", err), EXIT_USAGE;
+    return EXIT_OK;
+}
+
+static int dlq_show(const struct cfg *c, int argc, char **argv)
+{
+    int32_t p;
+    int64_t o;
+    int json = 0, rc = show_args(argc, argv, &json, &p, &o);
+    if (rc)
+        return rc < 0 ? EXIT_OK : rc;
     struct dlq_src src;
     rd_kafka_message_t *m = NULL;
-    int rc = dlq_src_open(&src, c, argv[optind], NULL, err, sizeof(err));
+    char err[768];
+    const char *topic = argv[optind];
+    rc = dlq_src_open(&src, c, topic, NULL, err, sizeof(err));
     if (rc == EXIT_OK)
-        rc = show_fetch(&src, argv[optind], p, o, &m, err, sizeof(err));
+        rc = show_fetch(&src, topic, p, o, &m, err, sizeof(err));
     if (rc == EXIT_OK && json) {
         yajl_gen g = out_json_new(0);
         struct dlq_rec r;
         dlq_rec_read(m, &r);
-        json_record(g, m, &r);
-        out_json_line(g, stdout);
+        list_print(g, m, &r);
         yajl_gen_free(g);
     } else if (rc == EXIT_OK) {
         show_text(m);

@@ -18,88 +18,55 @@ rd_kafka_t *group_handle(const struct cfg *c, const char *group, char *err, size
                                        {"client.id", "stockctl"},
                                        {"enable.auto.commit", "false"},
                                        {"enable.auto.offset.store", "false"}};
-    return kread_client(c, RD_KAFKA_CONSUMER, props, sizeof(props) / sizeof(props[0]), err,
-                        errlen);
+    return kread_client(c, RD_KAFKA_CONSUMER, props, sizeof(props) / sizeof(props[0]), err, errlen);
 }
 
-/* Reads one group description into *members and desc. */
-static int describe_one(const rd_kafka_ConsumerGroupDescription_t *d, int *members, char *desc,
-                        size_t desclen, char *err, size_t errlen)
+/* Counts the live members of one listed group into *members and desc. */
+static void describe_one(const struct rd_kafka_group_info *g, int *members, char *desc,
+                         size_t desclen)
 {
-    const rd_kafka_error_t *ge = rd_kafka_ConsumerGroupDescription_error(d);
-    rd_kafka_resp_err_t code = ge ? rd_kafka_error_code(ge) : RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (code == RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE) {
-        *members = -1;
-        return EXIT_OK;
-    }
-    if (code == RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND) {
-        *members = 0;
-        return EXIT_OK;
-    }
-    if (code) {
-        snprintf(err, errlen, "describe group: %s", rd_kafka_error_string(ge));
-        return EXIT_UNREACHABLE;
-    }
-    rd_kafka_consumer_group_state_t st = rd_kafka_ConsumerGroupDescription_state(d);
-    size_t n = rd_kafka_ConsumerGroupDescription_member_count(d), used = 0;
-    *members = st == RD_KAFKA_CONSUMER_GROUP_STATE_EMPTY ||
-                       st == RD_KAFKA_CONSUMER_GROUP_STATE_DEAD
-                   ? 0
-                   : (int)n;
+    size_t used = 0;
+    int empty = !strcmp(g->state, "Empty") || !strcmp(g->state, "Dead") || !g->state[0];
+    *members = empty ? 0 : g->member_cnt;
     desc[0] = '\0';
-    for (size_t i = 0; i < n && i < 4 && used < desclen; i++) {
-        const rd_kafka_MemberDescription_t *m = rd_kafka_ConsumerGroupDescription_member(d, i);
+    for (int i = 0; i < g->member_cnt && i < 4 && used < desclen; i++)
         used += (size_t)snprintf(desc + used, desclen - used, "%s%s on %s", i ? ", " : "",
-                                 rd_kafka_MemberDescription_client_id(m),
-                                 rd_kafka_MemberDescription_host(m));
-    }
-    if (n > 4 && used < desclen)
-        snprintf(desc + used, desclen - used, ", and %zu more", n - 4);
-    return EXIT_OK;
+                                 g->members[i].client_id, g->members[i].client_host);
+    if (g->member_cnt > 4 && used < desclen)
+        snprintf(desc + used, desclen - used, ", and %d more", g->member_cnt - 4);
 }
 
-int group_members(const struct cfg *c, const char *group, int *members, char *desc,
-                  size_t desclen, char *err, size_t errlen)
+int group_members(const struct cfg *c, const char *group, int *members, char *desc, size_t desclen,
+                  char *err, size_t errlen)
 {
-    /* a producer handle: librdkafka 2.0.2 hangs destroying a consumer that
-     * has run DescribeConsumerGroups against the development broker */
+    /* rd_kafka_list_groups (ListGroups + DescribeGroups), not the Admin API's
+     * DescribeConsumerGroups: against the development broker, which has
+     * neither request, librdkafka 2.0.2 then hangs in rd_kafka_destroy. */
     rd_kafka_t *rk = kread_client(c, RD_KAFKA_PRODUCER, NULL, 0, err, errlen);
     if (!rk)
         return EXIT_USAGE;
-    char why[256];
-    int rc = EXIT_UNREACHABLE;
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_AdminOptions_t *o =
-        rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS);
-    rd_kafka_AdminOptions_set_request_timeout(o, 10000, why, sizeof(why));
-    const char *groups[1] = {group};
-    rd_kafka_DescribeConsumerGroups(rk, groups, 1, o, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
-    const rd_kafka_DescribeConsumerGroups_result_t *res =
-        ev ? rd_kafka_event_DescribeConsumerGroups_result(ev) : NULL;
-    size_t n = 0;
-    const rd_kafka_ConsumerGroupDescription_t **d =
-        res ? rd_kafka_DescribeConsumerGroups_result_groups(res, &n) : NULL;
-    if (!ev)
-        snprintf(err, errlen, "describe group %s: no answer within 15 s", group);
-    else if (rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE)
-        *members = -1, rc = EXIT_OK;
-    else if (rd_kafka_event_error(ev))
-        snprintf(err, errlen, "describe group %s: %s", group, rd_kafka_event_error_string(ev));
-    else if (n != 1)
-        snprintf(err, errlen, "describe group %s: no description", group);
-    else
-        rc = describe_one(d[0], members, desc, desclen, err, errlen);
-    if (ev)
-        rd_kafka_event_destroy(ev);
-    rd_kafka_AdminOptions_destroy(o);
-    rd_kafka_queue_destroy(q);
+    const struct rd_kafka_group_list *gl = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_list_groups(rk, group, &gl, 15000);
+    int rc = EXIT_OK;
+    *members = 0;
+    desc[0] = '\0';
+    if (e == RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE) {
+        *members = -1;
+    } else if (e) {
+        snprintf(err, errlen, "describe group %s: %s", group, rd_kafka_err2str(e));
+        rc = EXIT_UNREACHABLE;
+    } else {
+        for (int i = 0; i < gl->group_cnt; i++)
+            if (strcmp(gl->groups[i].group, group) == 0 && !gl->groups[i].err)
+                describe_one(&gl->groups[i], members, desc, desclen);
+    }
+    if (gl)
+        rd_kafka_group_list_destroy(gl);
     rd_kafka_destroy(rk);
     return rc;
 }
 
-int group_committed(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l, char *err,
-                    size_t errlen)
+int group_committed(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l, char *err, size_t errlen)
 {
     for (int i = 0; i < l->cnt; i++)
         l->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
@@ -114,8 +81,8 @@ int group_committed(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l, char *er
 }
 
 /* Commits l and reads it back. *refused: the broker refused an outsider. */
-static int commit_and_check(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *l,
-                            int *refused, char *err, size_t errlen)
+static int commit_and_check(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *l, int *refused,
+                            char *err, size_t errlen)
 {
     rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(l);
     rd_kafka_resp_err_t e = rd_kafka_commit(rk, c, 0);
@@ -172,8 +139,11 @@ static rd_kafka_t *join_new(const struct cfg *c, const char *group,
         {"client.id", "stockctl"},
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
-        {"session.timeout.ms", "10000"},
-        {"heartbeat.interval.ms", "1000"},
+        /* the shortest brokers allow: librdkafka's mock cluster waits the
+         * last joiner's session timeout less 1 s after a member leaves, and
+         * evicts a member whose own session times out while it waits */
+        {"session.timeout.ms", "6000"},
+        {"heartbeat.interval.ms", "500"},
         {"partition.assignment.strategy", "range,roundrobin"}, /* the workers' */
     };
     rd_kafka_conf_t *conf = kafka_conf_new(c->kafka_brokers, props, sizeof(props) / sizeof(*props),

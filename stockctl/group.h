@@ -15,18 +15,17 @@
  * NULL with err on a configuration error. */
 rd_kafka_t *group_handle(const struct cfg *c, const char *group, char *err, size_t errlen);
 
-/* Live members of the group as the broker describes them (DescribeGroups):
- * *members gets the count, or -1 when the broker cannot tell (the
- * development broker has no DescribeGroups); desc gets a few of them
- * ("order-worker@host:123 on /127.0.0.1, ..."). */
-int group_members(const struct cfg *c, const char *group, int *members, char *desc,
-                  size_t desclen, char *err, size_t errlen);
+/* Live members of the group as the broker describes them (ListGroups and
+ * DescribeGroups): *members gets the count, or -1 when the broker cannot
+ * tell (the development broker has neither request); desc gets a few of
+ * them ("order-worker@host:123 on /127.0.0.1, ..."). */
+int group_members(const struct cfg *c, const char *group, int *members, char *desc, size_t desclen,
+                  char *err, size_t errlen);
 
 /* Committed offsets of the group for the partitions of l, into
  * l->elems[i].offset (RD_KAFKA_OFFSET_INVALID, -1001, when none). rk: from
  * group_handle. */
-int group_committed(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l, char *err,
-                    size_t errlen);
+int group_committed(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l, char *err, size_t errlen);
 
 /* Commits the offsets of l (absolute, one per partition) for the group.
  * First as an outsider, which Kafka accepts for a group without members;

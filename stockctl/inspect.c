@@ -12,16 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* SQL reads best as written. */
+/* clang-format off */
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 /* History columns, shared by both lookups. n numbers the events newest
  * first: a batch shares one processed_at, so offsets order within it. */
 #define HISTORY_COLS                                                                               \
     TS("e.processed_at") " AS processed, " TS("e.occurred_at") " AS occurred, e.type, "            \
-                         "e.outcome, e.detail, e.event_id, "                                       \
-                         "e.topic || ':' || e.partition || ':' || e.\"offset\" AS source, "       \
-                         "row_number() OVER (ORDER BY e.processed_at DESC, e.topic DESC, "         \
-                         "e.partition DESC, e.\"offset\" DESC) AS n"
+    "e.outcome, e.detail, e.event_id, "                                                            \
+    "e.topic || ':' || e.partition || ':' || e.\"offset\" AS source, "                             \
+    "row_number() OVER (ORDER BY e.processed_at DESC, e.topic DESC, e.partition DESC, "            \
+    "e.\"offset\" DESC) AS n"
 #define HISTORY_OUT "processed, occurred, type, outcome, detail, event_id, source"
 
 static const char *const stock_sql[] = {
@@ -47,10 +49,10 @@ static const char *const stock_sql[] = {
 };
 
 static const char *const order_sql[] = {
-    "SELECT o.order_id, o.state, " TS("o.expires_at") " AS expires_at, " TS("o.updated_at")
-    " AS updated_at, o.created, " TS("o.created_at") " AS created_at, o.hold_seconds, "
-    TS("o.cancelled_at") " AS cancelled_at, " TS("o.paid_at") " AS paid_at, " TS("o.failed_at")
-    " AS failed_at, o.rejected, o.expired"
+    "SELECT o.order_id, o.state, " TS("o.expires_at") " AS expires_at, "
+    TS("o.updated_at") " AS updated_at, o.created, " TS("o.created_at") " AS created_at, "
+    "o.hold_seconds, " TS("o.cancelled_at") " AS cancelled_at, " TS("o.paid_at") " AS paid_at, "
+    TS("o.failed_at") " AS failed_at, o.rejected, o.expired"
     "  FROM orders o WHERE o.order_id = $1",
     "SELECT sku, qty FROM order_lines WHERE order_id = $1 AND $2::int >= 0 ORDER BY sku",
     "SELECT 0 WHERE $1::text IS NULL AND $2::int >= 0",
@@ -58,12 +60,13 @@ static const char *const order_sql[] = {
     " WHERE e.order_id = $1 ORDER BY n LIMIT $2) h ORDER BY n DESC",
     "SELECT count(*) FROM processed_events e WHERE e.order_id = $1 AND $2::int >= 0",
 };
+/* clang-format on */
 
 enum { Q_STATE, Q_PARTS, Q_PARTS_N, Q_HISTORY, Q_HISTORY_N, NQ };
 
 struct lookup {
-    const char *cmd;   /* "stock" */
-    const char *what;  /* "SKU" */
+    const char *cmd;  /* "stock" */
+    const char *what; /* "SKU" */
     const char *const *sql;
     const char *parts; /* title of the Q_PARTS rows */
 };
@@ -116,8 +119,8 @@ static void print_json(const struct lookup *k, PGresult **res)
 }
 
 /* Runs the lookup's queries; EXIT_NOTFOUND when nothing names the key. */
-static int fetch(struct pg *p, const struct lookup *k, const char *key, long limit,
-                 PGresult **res, char *err, size_t errlen)
+static int fetch(struct pg *p, const struct lookup *k, const char *key, long limit, PGresult **res,
+                 char *err, size_t errlen)
 {
     char lim[24];
     snprintf(lim, sizeof(lim), "%ld", limit > 0 ? limit : 2147483647L);
@@ -148,7 +151,8 @@ static void usage(const struct lookup *k, FILE *f)
             "  --json      one JSON object: state, %s, history\n"
             "Exit codes: 0 ok, 2 bad usage, 3 PostgreSQL unreachable, 4 not found.\n",
             k->cmd, k == &stock_lookup ? "SKU" : "ORDER_ID", k->what,
-            k == &stock_lookup ? "stock_levels and the stock row" : "order_status, orders, order_lines",
+            k == &stock_lookup ? "stock_levels and the stock row"
+                               : "order_status, orders, order_lines",
             k == &stock_lookup ? " The SKU's history includes the events of orders naming it." : "",
             k == &stock_lookup ? "held_by (reserved orders holding it)" : "lines");
 }

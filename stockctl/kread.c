@@ -22,15 +22,20 @@ void kread_quiet(rd_kafka_conf_t *conf)
     rd_kafka_conf_set_log_cb(conf, quiet_log);
 }
 
-rd_kafka_t *kread_client(const struct cfg *c, rd_kafka_type_t type,
-                         const struct kafka_prop *props, size_t nprops, char *err, size_t errlen)
+rd_kafka_t *kread_client(const struct cfg *c, rd_kafka_type_t type, const struct kafka_prop *props,
+                         size_t nprops, char *err, size_t errlen)
 {
-    rd_kafka_conf_t *conf = kafka_conf_new(c->kafka_brokers, props, nprops,
-                                           (const char *const *)environ, err, errlen);
+    rd_kafka_conf_t *conf =
+        kafka_conf_new(c->kafka_brokers, props, nprops, (const char *const *)environ, err, errlen);
     if (!conf)
         return NULL;
     rd_kafka_conf_set_log_cb(conf, quiet_log);
     char why[512];
+    size_t glen = 0;
+    if (rd_kafka_conf_get(conf, "group.id", NULL, &glen) != RD_KAFKA_CONF_OK)
+        glen = 0;
+    if (type == RD_KAFKA_CONSUMER && glen <= 1) /* librdkafka assigns only with one */
+        rd_kafka_conf_set(conf, "group.id", KREAD_GROUP, why, sizeof(why));
     rd_kafka_t *rk = rd_kafka_new(type, conf, why, sizeof(why));
     if (!rk) {
         rd_kafka_conf_destroy(conf);
@@ -93,13 +98,12 @@ int kread_watermarks(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *l, i
 {
     for (int i = 0; i < l->cnt; i++) {
         const rd_kafka_topic_partition_t *tp = &l->elems[i];
-        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, tp->topic, tp->partition,
-                                                                 &lo[i], &hi[i], 10000);
+        rd_kafka_resp_err_t e =
+            rd_kafka_query_watermark_offsets(rk, tp->topic, tp->partition, &lo[i], &hi[i], 10000);
         if (e) {
             snprintf(err, errlen, "offsets of %s [%d]: %s", tp->topic, (int)tp->partition,
                      rd_kafka_err2str(e));
-            return e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ? EXIT_NOTFOUND
-                                                                : EXIT_UNREACHABLE;
+            return e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ? EXIT_NOTFOUND : EXIT_UNREACHABLE;
         }
     }
     return EXIT_OK;
@@ -286,8 +290,8 @@ int kread_offsets_for_time(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l, i
     for (int i = 0; i < l->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &l->elems[i];
         if (tp->err) {
-            snprintf(err, errlen, "offsets for time of %s [%d]: %s", tp->topic,
-                     (int)tp->partition, rd_kafka_err2str(tp->err));
+            snprintf(err, errlen, "offsets for time of %s [%d]: %s", tp->topic, (int)tp->partition,
+                     rd_kafka_err2str(tp->err));
             return EXIT_UNREACHABLE;
         }
         if (tp->offset >= 0 || hi[i] <= lo[i]) {

@@ -20,10 +20,11 @@
  * they never join it nor commit in it. */
 #define KREAD_GROUP "stockctl-reader"
 
-/* A client of `type` with props (before the RDKAFKA_* overrides). Returns
- * NULL with err (a configuration error: exit code EXIT_USAGE). */
-rd_kafka_t *kread_client(const struct cfg *c, rd_kafka_type_t type,
-                         const struct kafka_prop *props, size_t nprops, char *err, size_t errlen);
+/* A client of `type` with props (before the RDKAFKA_* overrides); a
+ * consumer without a group.id gets KREAD_GROUP. Returns NULL with err (a
+ * configuration error: exit code EXIT_USAGE). */
+rd_kafka_t *kread_client(const struct cfg *c, rd_kafka_type_t type, const struct kafka_prop *props,
+                         size_t nprops, char *err, size_t errlen);
 
 /* Sends librdkafka's log lines of a client made from conf to stockctl's
  * log at debug level (kread_client does this itself). */

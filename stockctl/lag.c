@@ -22,6 +22,7 @@
 struct lag_opts {
     double wait_s; /* < 0: print once */
     int quiet, json;
+    int header; /* the table header is out */
     const struct role *roles[MAX_GROUPS];
     int n;
 };
@@ -52,8 +53,8 @@ static int role_partitions(rd_kafka_t *rk, const struct cfg *c, const struct rol
     return rc;
 }
 
-static void print_row(const struct lag_opts *o, const char *group,
-                      const rd_kafka_topic_partition_t *tp, int64_t hi, long long lag)
+static void print_row(struct lag_opts *o, const char *group, const rd_kafka_topic_partition_t *tp,
+                      int64_t hi, long long lag)
 {
     if (o->json) {
         yajl_gen g = out_json_new(0);
@@ -69,13 +70,16 @@ static void print_row(const struct lag_opts *o, const char *group,
         yajl_gen_free(g);
         return;
     }
+    if (!o->header++)
+        printf("%-20s %-28s %4s %12s %12s %10s\n", "GROUP", "TOPIC", "PART", "COMMITTED", "END",
+               "LAG");
     printf("%-20s %-28s %4d %12lld %12lld %10lld\n", group, tp->topic, (int)tp->partition,
            (long long)tp->offset, (long long)hi, lag);
 }
 
 /* Sums (and prints unless quiet) one group's lag into *total. */
-static int group_lag(const struct cfg *c, const struct role *r, const struct lag_opts *o,
-                     int show, long long *total, char *err, size_t errlen)
+static int group_lag(const struct cfg *c, const struct role *r, struct lag_opts *o, int show,
+                     long long *total, char *err, size_t errlen)
 {
     rd_kafka_t *rk = group_handle(c, r->group, err, errlen);
     if (!rk)
@@ -109,6 +113,19 @@ static int group_lag(const struct cfg *c, const struct role *r, const struct lag
     return rc;
 }
 
+/* "3d 4h", "5h 12m", "7m 3s", "42s". */
+static void duration(long long s, char *buf, size_t len)
+{
+    if (s >= 86400)
+        snprintf(buf, len, "%lldd %lldh", s / 86400, s % 86400 / 3600);
+    else if (s >= 3600)
+        snprintf(buf, len, "%lldh %lldm", s / 3600, s % 3600 / 60);
+    else if (s >= 60)
+        snprintf(buf, len, "%lldm %llds", s / 60, s % 60);
+    else
+        snprintf(buf, len, "%llds", s);
+}
+
 /* The timeout-worker's work: holds not yet released. Quiet when DATABASE_URL
  * does not reach a database with the stockflow schema. */
 static void pending_holds(const struct cfg *c, int json)
@@ -118,13 +135,13 @@ static void pending_holds(const struct cfg *c, int json)
     int code;
     if (db_open(c, "stockctl lag", &p, err, sizeof(err)) != EXIT_OK)
         return;
-    PGresult *res = db_query(
-        p,
-        "SELECT count(*) AS pending_holds, to_char(min(expires_at) AT TIME ZONE 'UTC',"
-        "                         'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS oldest_expiry,"
-        "       floor(extract(epoch FROM min(expires_at) - now()))::bigint AS expires_in_s"
-        "  FROM orders WHERE state = 'reserved'",
-        0, NULL, &code, err, sizeof(err));
+    PGresult *res =
+        db_query(p,
+                 "SELECT count(*) AS pending_holds, to_char(min(expires_at) AT TIME ZONE 'UTC',"
+                 "                         'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS oldest_expiry,"
+                 "       floor(extract(epoch FROM min(expires_at) - now()))::bigint AS expires_in_s"
+                 "  FROM orders WHERE state = 'reserved'",
+                 0, NULL, &code, err, sizeof(err));
     if (res && json) {
         yajl_gen g = out_json_new(0);
         out_json_open(g, NULL, 0);
@@ -136,10 +153,11 @@ static void pending_holds(const struct cfg *c, int json)
     } else if (res) {
         const char *in = db_val(res, 0, 2);
         long long s = in ? atoll(in) : 0;
-        char when[64] = "";
-        if (in)
-            snprintf(when, sizeof(when), s >= 0 ? " (in %lldm %llds)" : " (%lldm %llds ago)",
-                     (s < 0 ? -s : s) / 60, (s < 0 ? -s : s) % 60);
+        char when[64] = "", d[32];
+        if (in) {
+            duration(s < 0 ? -s : s, d, sizeof(d));
+            snprintf(when, sizeof(when), s >= 0 ? " (in %s)" : " (%s ago)", d);
+        }
         printf("timeout-worker: %s pending holds, oldest expiry %s%s\n", PQgetvalue(res, 0, 0),
                in ? PQgetvalue(res, 0, 1) : "-", when);
     }
@@ -178,8 +196,8 @@ static int parse(struct lag_opts *o, int argc, char **argv)
     opterr = 0;
     optind = 0;
     while ((opt = getopt_long(argc, argv, ":w:qjh", opts, NULL)) != -1) {
-        if (opt == 'w' && (o->wait_s = strtod(optarg, &end), *end || end == optarg ||
-                                                            !(o->wait_s >= 0 && o->wait_s <= 86400)))
+        if (opt == 'w' && (o->wait_s = strtod(optarg, &end),
+                           *end || end == optarg || !(o->wait_s >= 0 && o->wait_s <= 86400)))
             return fprintf(stderr, "stockctl lag: --wait \"%s\": expected seconds in 0..86400\n",
                            optarg),
                    EXIT_USAGE;
@@ -194,8 +212,9 @@ static int parse(struct lag_opts *o, int argc, char **argv)
     }
     for (int i = optind; i < argc; i++) {
         if (o->n == MAX_GROUPS || !(o->roles[o->n++] = roles_find(argv[i]))) {
-            fprintf(stderr, "stockctl lag: unknown group \"%s\": expected one of %s (or "
-                            "stockflow-<role>)\n",
+            fprintf(stderr,
+                    "stockctl lag: unknown group \"%s\": expected one of %s (or "
+                    "stockflow-<role>)\n",
                     argv[i], roles_names());
             return EXIT_USAGE;
         }
@@ -218,9 +237,6 @@ int cmd_lag(const struct cfg *c, int argc, char **argv)
     for (;;) {
         long long total = 0;
         char err[768];
-        if (show && !o.json)
-            printf("%-20s %-28s %4s %12s %12s %10s\n", "GROUP", "TOPIC", "PART", "COMMITTED",
-                   "END", "LAG");
         for (int i = 0; i < o.n; i++) {
             if ((rc = group_lag(c, o.roles[i], &o, show, &total, err, sizeof(err))) != EXIT_OK) {
                 fprintf(stderr, "stockctl lag: %s\n", err);

@@ -36,7 +36,8 @@ static void usage(FILE *f)
                "  1  failure, or a check that failed (check, lag --wait, a refused redrive)\n"
                "  2  bad usage or configuration\n"
                "  3  PostgreSQL or Kafka unreachable\n"
-               "  4  not found (topic, partition, offset, SKU, order)\n");
+               "  4  not found (topic, partition, offset, SKU, order)\n"
+               "  5  the broker has no Admin API (topics apply against the development broker)\n");
 }
 
 static const char *env_get(const char *name)

@@ -228,8 +228,10 @@ void out_json_int(yajl_gen g, const char *key, long long v)
 
 void out_json_num(yajl_gen g, const char *key, double v)
 {
+    char buf[64];
+    int n = snprintf(buf, sizeof(buf), "%.3f", v);
     gen_key(g, key);
-    yajl_gen_double(g, v);
+    yajl_gen_number(g, buf, (size_t)n);
 }
 
 void out_json_bool(yajl_gen g, const char *key, int v)
@@ -304,8 +306,8 @@ static int re_array_close(void *g)
     return yajl_gen_array_close(g) == yajl_gen_status_ok;
 }
 
-static const yajl_callbacks reformat = {re_null,     re_bool,      NULL,       NULL,
-                                        re_number,   re_string,    re_map_open, re_string,
+static const yajl_callbacks reformat = {re_null,      re_bool,       NULL,          NULL,
+                                        re_number,    re_string,     re_map_open,   re_string,
                                         re_map_close, re_array_open, re_array_close};
 
 int out_json_pretty(const void *data, size_t len, char **out)

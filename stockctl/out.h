@@ -50,8 +50,8 @@ void out_header(FILE *f, const struct out_col *cols, size_t ncols);
 /* Epoch milliseconds as "2026-11-27T10:00:00.123Z"; "-" when ms < 0. */
 void out_time(int64_t ms, char *buf, size_t len);
 
-int64_t out_now_ms(void);   /* CLOCK_REALTIME */
-int64_t out_mono_ns(void);  /* CLOCK_MONOTONIC */
+int64_t out_now_ms(void);  /* CLOCK_REALTIME */
+int64_t out_mono_ns(void); /* CLOCK_MONOTONIC */
 
 /* ---- JSON --------------------------------------------------------------- */
 
@@ -65,7 +65,7 @@ yajl_gen out_json_new(int beautify);
 void out_json_str(yajl_gen g, const char *key, const char *v);
 void out_json_bytes(yajl_gen g, const char *key, const void *data, size_t len);
 void out_json_int(yajl_gen g, const char *key, long long v);
-void out_json_num(yajl_gen g, const char *key, double v);
+void out_json_num(yajl_gen g, const char *key, double v); /* three decimals */
 void out_json_bool(yajl_gen g, const char *key, int v);
 /* Opens a nested map or array as member key (key NULL inside an array). */
 void out_json_open(yajl_gen g, const char *key, int array);

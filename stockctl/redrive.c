@@ -272,8 +272,7 @@ static int is_outage(rd_kafka_resp_err_t e)
 
 /* Produces m's key and value to dest and waits for the acknowledgement
  * (message.timeout.ms bounds the wait: librdkafka always reports). */
-static int send_one(struct redrive *r, const rd_kafka_message_t *m, const char *dest,
-                    int32_t part)
+static int send_one(struct redrive *r, const rd_kafka_message_t *m, const char *dest, int32_t part)
 {
     char from[400];
     struct delivery d = {0};
@@ -281,11 +280,11 @@ static int send_one(struct redrive *r, const rd_kafka_message_t *m, const char *
              (long long)m->offset);
     rd_kafka_headers_t *h = rd_kafka_headers_new(1);
     rd_kafka_header_add(h, "x-redriven-from", -1, from, -1);
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        r->producer, RD_KAFKA_V_TOPIC(dest), RD_KAFKA_V_PARTITION(part),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(m->key, m->key_len),
-        RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(&d),
-        RD_KAFKA_V_END);
+    rd_kafka_resp_err_t e =
+        rd_kafka_producev(r->producer, RD_KAFKA_V_TOPIC(dest), RD_KAFKA_V_PARTITION(part),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
+                          RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
     if (e) {
         rd_kafka_headers_destroy(h); /* librdkafka owns it only on success */
         snprintf(r->err, sizeof(r->err), "dead letter %s: produce to %s: %s", from, dest,
@@ -388,8 +387,8 @@ static int run(struct redrive *r)
         }
         rc = handle(r, m);
         rd_kafka_message_destroy(m);
-        out_progress(&prog, "redrive %s: moved %ld, skipped %ld, %lld to go", r->o->topic,
-                     r->moved, r->skipped, (long long)kread_scan_left(r->scan));
+        out_progress(&prog, "redrive %s: moved %ld, skipped %ld, %lld to go", r->o->topic, r->moved,
+                     r->skipped, (long long)kread_scan_left(r->scan));
     }
     out_progress_done(&prog);
     r->last_ns = out_mono_ns();
@@ -426,9 +425,12 @@ static void summary(const struct redrive *r, int rc)
                "nothing was produced and no position was saved\n",
                r->moved, r->o->topic, to, r->skipped);
     } else {
-        printf("moved %ld dead letter(s) from %s to %s in %.2f s (%.1f/s), skipped %ld "
-               "(filtered out)%s; position saved in consumer group %s\n",
-               r->moved, r->o->topic, to, s, s > 0 ? (double)r->moved / s : 0.0, r->skipped,
+        char rate[48] = "";
+        if (r->moved > 1 && s > 0)
+            snprintf(rate, sizeof(rate), " (%.1f/s)", (double)r->moved / s);
+        printf("moved %ld dead letter(s) from %s to %s in %.2f s%s, skipped %ld (filtered "
+               "out)%s; position saved in consumer group %s\n",
+               r->moved, r->o->topic, to, s, rate, r->skipped,
                stop_requested() ? ", interrupted: run again to resume" : "", r->group);
     }
 }
@@ -466,12 +468,15 @@ static void usage(FILE *f)
 /* Returns EXIT_OK, EXIT_USAGE, or -1 after --help. */
 static int parse(struct redrive_opts *o, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"to", required_argument, NULL, 't'},    {"filter", required_argument, NULL, 'f'},
-        {"rate", required_argument, NULL, 'r'},  {"limit", required_argument, NULL, 'n'},
-        {"dry-run", no_argument, NULL, 'd'},     {"from-beginning", no_argument, NULL, 'b'},
-        {"json", no_argument, NULL, 'j'},        {"help", no_argument, NULL, 'h'},
-        {0}};
+    static const struct option opts[] = {{"to", required_argument, NULL, 't'},
+                                         {"filter", required_argument, NULL, 'f'},
+                                         {"rate", required_argument, NULL, 'r'},
+                                         {"limit", required_argument, NULL, 'n'},
+                                         {"dry-run", no_argument, NULL, 'd'},
+                                         {"from-beginning", no_argument, NULL, 'b'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
     char err[256];
     int opt;
     opterr = 0;

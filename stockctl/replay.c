@@ -43,8 +43,8 @@ struct replay {
 static int count_events(struct replay *r, long long *n)
 {
     int code = EXIT_OK;
-    PGresult *res = db_query(r->pg, "SELECT count(*) FROM processed_events", 0, NULL, &code,
-                             r->err, sizeof(r->err));
+    PGresult *res = db_query(r->pg, "SELECT count(*) FROM processed_events", 0, NULL, &code, r->err,
+                             sizeof(r->err));
     if (!res)
         return code;
     *n = atoll(PQgetvalue(res, 0, 0));
@@ -136,47 +136,53 @@ static int committed_before(struct replay *r)
 static const struct out_col cols[] = {{"TOPIC", 26}, {"PART", 4}, {"OLD", 10},
                                       {"NEW", 10},   {"END", 10}, {"RE-READ", 0}};
 
+static void print_reset_json(const struct replay *r, const char *from)
+{
+    yajl_gen g = out_json_new(0);
+    out_json_open(g, NULL, 0);
+    out_json_str(g, "event", "reset");
+    out_json_str(g, "group", r->o->role->group);
+    out_json_str(g, "from", r->o->from_beginning ? "beginning" : from);
+    out_json_int(g, "partitions", r->l->cnt);
+    out_json_int(g, "reread", r->reread);
+    out_json_int(g, "processed_events", r->before);
+    out_json_close(g, 0);
+    out_json_line(g, stdout);
+    yajl_gen_free(g);
+}
+
+static void print_reset_table(const struct replay *r, const char *from)
+{
+    out_header(stdout, cols, 6);
+    for (int i = 0; i < r->l->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &r->l->elems[i];
+        char v[5][24];
+        snprintf(v[0], 24, "%d", (int)tp->partition);
+        snprintf(v[1], 24, "%lld", (long long)r->old->elems[i].offset);
+        snprintf(v[2], 24, "%lld", (long long)tp->offset);
+        snprintf(v[3], 24, "%lld", (long long)r->hi[i]);
+        snprintf(v[4], 24, "%lld", (long long)(r->hi[i] - tp->offset));
+        const char *cells[] = {tp->topic, v[0], v[1], v[2], v[3], v[4]};
+        out_row(stdout, cols, 6, cells);
+    }
+    printf("reset group %s to %s on %d partitions: %lld events will be re-read "
+           "(processed_events: %lld)\n",
+           r->o->role->group, from, r->l->cnt, r->reread, r->before);
+}
+
 static void print_reset(const struct replay *r)
 {
     char from[64] = "the earliest offsets";
-    if (!r->o->from_beginning) {
-        char t[40];
-        out_time(r->o->from_ms, t, sizeof(t));
-        snprintf(from, sizeof(from), "%s", t);
-    }
-    if (r->o->json) {
-        yajl_gen g = out_json_new(0);
-        out_json_open(g, NULL, 0);
-        out_json_str(g, "event", "reset");
-        out_json_str(g, "group", r->o->role->group);
-        out_json_str(g, "from", r->o->from_beginning ? "beginning" : from);
-        out_json_int(g, "partitions", r->l->cnt);
-        out_json_int(g, "reread", r->reread);
-        out_json_int(g, "processed_events", r->before);
-        out_json_close(g, 0);
-        out_json_line(g, stdout);
-        yajl_gen_free(g);
-    } else {
-        out_header(stdout, cols, 6);
-        for (int i = 0; i < r->l->cnt; i++) {
-            char v[4][24];
-            snprintf(v[0], 24, "%d", (int)r->l->elems[i].partition);
-            snprintf(v[1], 24, "%lld", (long long)r->old->elems[i].offset);
-            snprintf(v[2], 24, "%lld", (long long)r->l->elems[i].offset);
-            snprintf(v[3], 24, "%lld", (long long)r->hi[i]);
-            char rr[24];
-            snprintf(rr, sizeof(rr), "%lld", (long long)(r->hi[i] - r->l->elems[i].offset));
-            const char *cells[] = {r->l->elems[i].topic, v[0], v[1], v[2], v[3], rr};
-            out_row(stdout, cols, 6, cells);
-        }
-        printf("reset group %s to %s on %d partitions: %lld events will be re-read "
-               "(processed_events: %lld)\n",
-               r->o->role->group, from, r->l->cnt, r->reread, r->before);
-    }
+    if (!r->o->from_beginning)
+        out_time(r->o->from_ms, from, sizeof(from));
+    if (r->o->json)
+        print_reset_json(r, from);
+    else
+        print_reset_table(r, from);
     if (r->cannot_tell)
         fprintf(stderr, "note: the broker cannot describe consumer groups (no DescribeGroups, "
-                        "e.g. the development broker); stockctl checked for live members by "
-                        "joining the group and being given every partition\n");
+                        "e.g. the development broker); stockctl committed as the group's only "
+                        "member, which a live member would have prevented\n");
     fflush(stdout);
 }
 
@@ -230,8 +236,9 @@ static int wait_caught_up(struct replay *r)
     out_progress_init(&prog);
     while ((rc = still_to_read(r, g, &left)) == EXIT_OK && left > 0) {
         if (out_mono_ns() >= limit || stop_requested()) {
-            snprintf(r->err, sizeof(r->err), "%s: %lld of %lld events still to re-read after %.0f s",
-                     r->o->role->group, left, r->reread, (out_mono_ns() - t0) / 1e9);
+            snprintf(r->err, sizeof(r->err),
+                     "%s: %lld of %lld events still to re-read after %.0f s", r->o->role->group,
+                     left, r->reread, (out_mono_ns() - t0) / 1e9);
             rc = EXIT_FAIL;
             break;
         }
@@ -324,8 +331,8 @@ static int parse(struct replay_opts *o, int argc, char **argv)
         return EXIT_USAGE;
     }
     if (!(o->role = roles_find(argv[optind]))) {
-        fprintf(stderr, "stockctl replay: unknown role \"%s\": expected one of %s\n",
-                argv[optind], roles_names());
+        fprintf(stderr, "stockctl replay: unknown role \"%s\": expected one of %s\n", argv[optind],
+                roles_names());
         return EXIT_USAGE;
     }
     if (o->from_beginning == (o->from_ms >= 0)) {
@@ -345,8 +352,8 @@ static int replay_run(struct replay *r)
     int rc = db_open(r->c, "stockctl replay", &r->pg, r->err, sizeof(r->err));
     if (rc == EXIT_OK)
         rc = count_events(r, &r->before);
-    if (rc == EXIT_OK && !(r->rk = kread_client(r->c, RD_KAFKA_CONSUMER, props, 4, r->err,
-                                                sizeof(r->err))))
+    if (rc == EXIT_OK &&
+        !(r->rk = kread_client(r->c, RD_KAFKA_CONSUMER, props, 4, r->err, sizeof(r->err))))
         rc = EXIT_USAGE;
     if (rc == EXIT_OK)
         rc = role_partitions(r);

@@ -11,10 +11,8 @@ static const char *const alerts[] = {"inventory.orders.dlq", "inventory.payments
 
 /* Mirrors workers/<role>/main.c. */
 static const struct role roles[] = {
-    {"order", "stockflow-order", orders, 1},
-    {"payment", "stockflow-payment", payments, 1},
-    {"stock", "stockflow-stock", stock, 1},
-    {"timeout", "stockflow-timeout", orders, 0},
+    {"order", "stockflow-order", orders, 1}, {"payment", "stockflow-payment", payments, 1},
+    {"stock", "stockflow-stock", stock, 1},  {"timeout", "stockflow-timeout", orders, 0},
     {"alert", "stockflow-alert", alerts, 0},
 };
 

@@ -8,10 +8,10 @@
 #include <stddef.h>
 
 struct role {
-    const char *name;   /* "order" */
-    const char *group;  /* "stockflow-order" */
+    const char *name;          /* "order" */
+    const char *group;         /* "stockflow-order" */
     const char *const *topics; /* NULL-terminated source topics */
-    int retry;          /* also reads <source>.retry.<n> */
+    int retry;                 /* also reads <source>.retry.<n> */
 };
 
 struct role_topic {

@@ -23,7 +23,7 @@
 
 extern char **environ;
 
-#define EXIT_NO_ADMIN_API 4 /* the broker has no Admin API: the development broker */
+#define EXIT_NO_ADMIN_API 5 /* the broker has no Admin API: the development broker */
 #define DAY_MS 86400000LL
 #define MAX_TOPICS (3 * (CFG_MAX_RETRY_STEPS + 2) + 4)
 #define MAX_WANTS 2

@@ -3,7 +3,7 @@
 # API: --dry-run lists every DESIGN §2 topic (as "exists", since the broker
 # created them) and a growth or a missing retry step as "would grow" / "would
 # create"; apply and --dry-run both say clearly that the broker does not
-# support the Admin API and that it created the topics itself, and exit 4,
+# support the Admin API and that it created the topics itself, and exit 5,
 # changing nothing. Also: the retry steps follow RETRY_BACKOFF_SECONDS, bad
 # usage exits 2, an unreachable broker exits 3.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -31,11 +31,11 @@ topics_run() {
 assert_no_admin_api() { # NAME
   local err
   err=$(<"$SF_TMP/$1.err")
-  assert_eq 4 "$RC" "$1: exit status (stderr: $err)"
+  assert_eq 5 "$RC" "$1: exit status (stderr: $err)"
   assert_match 'does not support the Kafka Admin API' "$err" "$1: stderr names the missing API"
   assert_match 'development broker .* already created every DESIGN §2 topic' "${err//$'\n'/ }" \
     "$1: stderr says the devbroker created the topics"
-  assert_match 'Exit code 4' "$err" "$1: stderr states the exit code"
+  assert_match 'Exit code 5' "$err" "$1: stderr states the exit code"
 }
 
 partition_counts() {
@@ -55,7 +55,7 @@ assert_eq "$(expected_topics 4)" "$(awk '$1 == "exists" {print $2}' "$SF_TMP/dry
   "--dry-run lists every DESIGN §2 topic"
 assert_eq 0 "$(awk '$1 == "exists" && $2 != "inventory.ledger" && $3 != 6' "$SF_TMP/dry.out" | wc -l)" \
   "partition counts reported"
-note "dry run: $(grep -c '^exists' "$SF_TMP/dry.out") topics listed, exit 4"
+note "dry run: $(grep -c '^exists' "$SF_TMP/dry.out") topics listed, exit 5"
 
 # apply: same message, nothing changed
 topics_run apply apply
@@ -89,8 +89,8 @@ for args in "" "frob" "apply extra" "apply --partitions 0" "apply --replication-
 done
 topics_run help --help
 assert_eq 0 "$RC" "stockctl topics --help"
-assert_match 'Exit codes: .* 4 the broker has no Admin API' "$(tr '\n' ' ' <"$SF_TMP/help.out")" \
-  "--help documents exit 4"
+assert_match 'Exit codes: .* 5 the broker has no Admin API' "$(tr '\n' ' ' <"$SF_TMP/help.out")" \
+  "--help documents exit 5"
 
 # unreachable broker -> 3
 KAFKA_BROKERS=127.0.0.1:$(sf_free_port) topics_run down apply --dry-run
