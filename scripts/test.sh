@@ -6,7 +6,8 @@
 #   2. builds with warnings as errors (build/) and runs unit + integration
 #      tests against a throwaway PostgreSQL cluster and the development broker
 #   3. builds with -Db_sanitize=address,undefined (build-asan/) and runs the
-#      same tests, so every worker runs under ASan/UBSan
+#      unit tests and a set of integration tests that runs every worker and
+#      tool under ASan/UBSan
 #   4. runs the unit tests and one integration test with every worker under
 #      valgrind (memcheck, leaks are errors)
 #
@@ -66,13 +67,20 @@ if [ "$quick" -eq 0 ]; then
   echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
   setup_build build-asan -Db_sanitize=address,undefined -Db_lundef=false
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  run_meson_test -C build-asan
+  # Every unit test, and integration tests that between them run every
+  # binary (all five workers, stockctl, the broker, the webhook sink)
+  # through its normal, retry, dead-letter and outage paths. The whole
+  # integration suite a second time would not fit CI's time.
+  run_meson_test -C build-asan --suite unit
+  run_meson_test -C build-asan --suite integration --timeout-multiplier 2 \
+    t_poison t_last_unit t_lifecycle_mix t_lock_retry t_alert_retry t_dlq_tools t_pg_terminate
   unset ASAN_OPTIONS UBSAN_OPTIONS
 
   echo "== valgrind (memcheck; errors and definite leaks fail)"
   vg="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
   run_meson_test -C build --suite unit --wrapper "$vg" --timeout-multiplier 4
-  WORKER_WRAPPER="$vg" run_meson_test -C build --suite integration --timeout-multiplier 4 t_poison t_last_unit
+  WORKER_WRAPPER="$vg" run_meson_test -C build --suite integration --timeout-multiplier 4 \
+    t_poison t_last_unit t_alert_retry t_expiry
 fi
 
 echo
