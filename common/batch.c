@@ -455,17 +455,27 @@ static void idle_watermarks(struct worker *w)
     rd_kafka_topic_partition_list_destroy(parts);
 }
 
+/* Partitions with no traffic must not hold the watermark back while others
+ * are busy: after every batch (all it polled is finished), not only when a
+ * poll comes back empty. */
+static void mark_caught_up(struct worker *w)
+{
+    if (w->role->watermarks && !w->paused && now_ms() - w->idle_mark_ms >= IDLE_MARK_MS)
+        idle_watermarks(w);
+}
+
 int batch_run(struct worker *w)
 {
     if (collect(w))
         return -1;
-    if (w->n == 0 && w->role->watermarks && now_ms() - w->idle_mark_ms >= IDLE_MARK_MS)
-        idle_watermarks(w);
-    if (w->n == 0)
+    if (w->n == 0) {
+        mark_caught_up(w);
         return 0;
+    }
     validate(w);
     apply_valid(w);
     write_routed(w);
     finish(w);
+    mark_caught_up(w);
     return 0;
 }

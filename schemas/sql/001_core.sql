@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS orders (
     hold_seconds  integer,
     expires_at    timestamptz,
     cancelled_at  timestamptz,  -- earliest cancellation seen (occurred_at)
-    paid_at       timestamptz,  -- payment.succeeded seen (occurred_at)
+    paid_at       timestamptz,  -- earliest payment.succeeded (occurred_at)
+    last_paid_at  timestamptz,  -- latest payment.succeeded (occurred_at)
     failed_at     timestamptz,  -- latest payment.failed seen (occurred_at)
     rejected      boolean NOT NULL DEFAULT false, -- no stock when it was created
     expired       boolean NOT NULL DEFAULT false, -- released by the timeout worker

@@ -13,6 +13,11 @@
 CREATE OR REPLACE FUNCTION sf_lock_batch(p_order_ids text[], p_skus text[])
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
+    -- order ids first, as transaction advisory locks in hash order: they also
+    -- cover orders not created yet, which the order- and payment-worker may
+    -- both be about to insert (row locks cannot, and would deadlock)
+    PERFORM pg_advisory_xact_lock(h)
+       FROM (SELECT DISTINCT hashtext(id) AS h FROM unnest(p_order_ids) id ORDER BY 1) s;
     PERFORM 1 FROM orders WHERE order_id = ANY (p_order_ids) ORDER BY order_id FOR UPDATE;
     PERFORM 1 FROM stock
       WHERE sku = ANY (p_skus)
@@ -49,7 +54,9 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
                  WHEN o.cancelled_at IS NOT NULL THEN 'cancelled'         -- rule 6
                  ELSE 'payment_failed' END
         WHEN o.paid_at IS NOT NULL THEN
-            CASE WHEN o.cancelled_at < o.paid_at THEN 'refund_required'   -- rule 3
+            -- a payment after the cancellation: refund (two payments around a
+            -- cancellation refund the later one, whatever order they arrive in)
+            CASE WHEN o.cancelled_at < o.last_paid_at THEN 'refund_required' -- rule 3
                  ELSE 'committed' END                                     -- rule 2
         WHEN o.cancelled_at IS NOT NULL THEN 'cancelled'                  -- rule 3
         WHEN o.failed_at IS NOT NULL THEN 'payment_failed'                -- rule 4
@@ -125,6 +132,9 @@ DECLARE
     o orders%ROWTYPE;
     t text;
 BEGIN
+    IF p_was = 'refund_required' THEN
+        RETURN 'ignored:order is final (refund_required)';              -- rule 7
+    END IF;
     SELECT * INTO o FROM orders WHERE order_id = p_order_id FOR UPDATE;
     t := sf_order_target(o);
     IF t = 'reserved' AND p_was IS DISTINCT FROM 'reserved' THEN
@@ -222,7 +232,8 @@ RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     v_was text := sf_order_row(p_order_id);
 BEGIN
-    UPDATE orders SET paid_at = least(paid_at, p_at) WHERE order_id = p_order_id;
+    UPDATE orders SET paid_at = least(paid_at, p_at), last_paid_at = greatest(last_paid_at, p_at)
+     WHERE order_id = p_order_id;
     RETURN sf_settle(p_order_id, v_was, 'payment changes nothing for a ' || coalesce(v_was, 'new') || ' order');
 END $$;
 

@@ -89,10 +89,24 @@ wait_sql() {
   deadline=$((SECONDS + timeout))
   until sql_is "$sql" "$want"; do
     if ((SECONDS >= deadline)); then
+      pg_diag
       fail "timed out after ${timeout}s waiting for $what: expected '$want', got '$(psql_q "$sql" 2>&1 | head -c 2000)'"
     fi
     sleep 0.2
   done
+}
+
+# pg_diag: what the database is doing (for a timeout): every session of the
+# current database that is not idle, and every lock wait with its blocker.
+pg_diag() {
+  note "sessions of the database that are not idle:"
+  psql "$DATABASE_URL" -Xq -c "SELECT pid, application_name AS app, state, wait_event_type AS wtype, wait_event,
+           round(extract(epoch FROM now() - xact_start)::numeric, 1) AS xact_s, left(query, 120) AS query
+      FROM pg_stat_activity WHERE datname = current_database() AND state <> 'idle' AND pid <> pg_backend_pid()
+     ORDER BY xact_start" >&2 2>&1 || true
+  psql "$DATABASE_URL" -Xq -c "SELECT w.pid AS waiting, w.application_name AS waiting_app,
+           pg_blocking_pids(w.pid) AS blocked_by, left(w.query, 80) AS query
+      FROM pg_stat_activity w WHERE cardinality(pg_blocking_pids(w.pid)) > 0" >&2 2>&1 || true
 }
 
 # wait_log PID REGEX TIMEOUT_S: waits until the worker's log matches REGEX.

@@ -29,6 +29,9 @@ usually "now"), because expiry is measured against the wall clock.
       them with hold S, then N2 with hold S2.
   life.py pay --t0 MS --prefix P --n N [--type payment.succeeded]
       one payment event (at t0) for each of the orders P00000 .. P(N-1).
+  life.py stream --n N --rate R --prefix P
+      N payment.failed events for orders nobody created (P00000...), written
+      at R per second (paced, flushed line by line: pipe it into kcat).
   life.py mix --seed S --orders N --skus K --t0 MS --out DIR
       the mixed stream of t_lifecycle_mix: 80% paid, 10% cancelled, 5% failed
       then paid, 5% never paid (2 s holds), stock receipts during the stream.
@@ -100,8 +103,9 @@ def summed(lines):
 
 def target(f, fits):
     """The state DESIGN §4 gives an order's facts (the lead's reading: the
-    earliest payment and cancellation count; a payment dominates failures and
-    later cancellations; a cancellation before the payment -> refund).
+    earliest cancellation and the latest payment count; a payment dominates
+    failures and later cancellations; a cancellation before a payment ->
+    refund).
     fits: the order's lines fit the stock (plentiful stock: all known SKUs)."""
     if not f["created"]:
         if f["paid"] is not None:
@@ -110,7 +114,7 @@ def target(f, fits):
             return "cancelled"
         return "payment_failed"
     if f["paid"] is not None:
-        if f["cancelled"] is not None and f["cancelled"] < f["paid"]:
+        if f["cancelled"] is not None and f["cancelled"] < f.get("last_paid", f["paid"]):
             return "refund_required"
         return "committed" if fits else "refund_required"
     if f["cancelled"] is not None:
@@ -286,6 +290,7 @@ def cmd_interleave(a):
             t = when()
             p_ev.append(simple(f"{oid}-p{k}", "payment.succeeded", oid, t))
             f["paid"] = t if f["paid"] is None else min(f["paid"], t)
+            f["last_paid"] = t if f.get("last_paid") is None else max(f["last_paid"], t)
         for k in range(rnd.choices([0, 1, 2], [0.6, 0.3, 0.1])[0]):
             t = when()
             p_ev.append(simple(f"{oid}-f{k}", "payment.failed", oid, t))
@@ -364,6 +369,18 @@ def cmd_pay(a):
     for i in range(a.n):
         oid = f"{a.prefix}{i:05d}"
         sys.stdout.write(rec(oid, simple(f"{oid}-{a.type}", a.type, oid, a.t0)) + "\n")
+
+
+def cmd_stream(a):
+    import time
+    start = time.time()
+    for i in range(a.n):
+        delay = start + i / a.rate - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        oid = f"{a.prefix}{i:05d}"
+        sys.stdout.write(rec(oid, simple(f"{oid}-f", "payment.failed", oid, int(time.time() * 1000))) + "\n")
+        sys.stdout.flush()
 
 
 def cmd_mix(a):
@@ -452,6 +469,10 @@ def main():
     p.add_argument("--n", type=int, required=True)
     p.add_argument("--prefix", required=True)
     p.add_argument("--type", default="payment.succeeded")
+    p = sub.add_parser("stream")
+    p.add_argument("--n", type=int, required=True)
+    p.add_argument("--rate", type=float, required=True)
+    p.add_argument("--prefix", required=True)
     p = sub.add_parser("mix")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--orders", type=int, required=True)
@@ -460,7 +481,7 @@ def main():
     p.add_argument("--out", required=True)
     a = ap.parse_args()
     {"rules": cmd_rules, "interleave": cmd_interleave, "holds": cmd_holds, "pay": cmd_pay,
-     "mix": cmd_mix}[a.cmd](a)
+     "stream": cmd_stream, "mix": cmd_mix}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The timeout-worker survives kill -9 (DESIGN §4 rule 5; issue 3): 1,000
-# pending holds it has read (500 of 4 s, 500 of 8 s) and 50 one-hour holds on
+# pending holds it has read (500 of 6 s, 500 of 10 s) and 50 one-hour holds on
 # the same SKU; kill -9 the timeout-worker before the first expiry, keep it
-# down past the 4-second holds' expiry (nothing else may release them), start
+# down past the 6-second holds' expiry (nothing else may release them), start
 # it again -> every hold released, none before its expires_at, none later than
 # 1 s after max(expires_at, restart time), none twice: the SKU's reserved
 # returns exactly to the 50 one-hour holds, nothing goes negative, the
@@ -32,7 +32,7 @@ wait_idle 40 stockflow-order stockflow-timeout
 t0=$(now_ms)
 {
   life holds --t0 "$t0" --n 50 --hold 3600 --prefix long- --sku tc-sku --qty 2
-  life holds --t0 "$t0" --n "$N" --hold 4 --n2 "$N" --hold2 8 --prefix tc- --sku tc-sku --qty 3
+  life holds --t0 "$t0" --n "$N" --hold 6 --n2 "$N" --hold2 10 --prefix tc- --sku tc-sku --qty 3
 } >"$SF_TMP/holds.txt"
 produce inventory.orders "$SF_TMP/holds.txt"
 wait_sql "the holds reserved" 10 "SELECT count(*) FROM order_status WHERE state = 'reserved'" $((2 * N + 51))
@@ -40,10 +40,10 @@ wait_sql "the holds reserved" 10 "SELECT count(*) FROM order_status WHERE state 
 # will not read them from Kafka again
 wait_idle 10 stockflow-timeout
 now=$(now_ms)
-((now < t0 + 3500)) || fail "setup too slow ($((now - t0)) ms): the kill must come before the first expiry"
+((now < t0 + 5500)) || fail "setup too slow ($((now - t0)) ms): the kill must come before the first expiry"
 kill9 "$timeout"
 
-sleep_until_ms $((t0 + 5500))
+sleep_until_ms $((t0 + 7500))
 assert_eq $((2 * N + 51)) "$(psql_q "SELECT count(*) FROM order_status WHERE state = 'reserved'")" \
   "holds released while no timeout-worker ran"
 start_role timeout
