@@ -29,9 +29,11 @@ start_role() {
   [[ -x $bin ]] || fail "worker not built: $bin"
   n=$((SF_NPROC += 1))
   name=$role-$n
+  local wrap=()
+  [[ -z ${WORKER_WRAPPER:-} ]] || read -ra wrap <<<"$WORKER_WRAPPER"
   env LOG_LEVEL=info HTTP_PORT="$(sf_free_port)" \
     RDKAFKA_SESSION_TIMEOUT_MS=6000 RDKAFKA_HEARTBEAT_INTERVAL_MS=500 "$@" \
-    "$bin" </dev/null >>"$SF_TMP/$name.log" 2>&1 &
+    "${wrap[@]}" "$bin" </dev/null >>"$SF_TMP/$name.log" 2>&1 &
   WORKER_PID=$!
   SF_WORKERS+=("$WORKER_PID")
   # shellcheck disable=SC2004 # SF_NAME and SF_LOG are associative (lib.sh)
