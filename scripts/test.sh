@@ -43,10 +43,15 @@ run_meson_test() {
 setup_build() { # dir, meson options...
   local dir=$1
   shift
+  local log="$tmp/setup-$(basename "$dir").log" rc=0
   if [ -d "$dir" ]; then
-    meson setup --reconfigure "$dir" "$@" >/dev/null
+    meson setup --reconfigure "$dir" "$@" >"$log" 2>&1 || rc=$?
   else
-    meson setup "$dir" "$@" >/dev/null
+    meson setup "$dir" "$@" >"$log" 2>&1 || rc=$?
+  fi
+  if [ "$rc" -ne 0 ]; then
+    tail -n 20 "$log"
+    return "$rc"
   fi
   ninja -C "$dir"
 }
