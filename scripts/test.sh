@@ -43,7 +43,8 @@ run_meson_test() {
 setup_build() { # dir, meson options...
   local dir=$1
   shift
-  local log="$tmp/setup-$(basename "$dir").log" rc=0
+  local log rc=0
+  log="$tmp/setup-${dir##*/}.log"
   if [ -d "$dir" ]; then
     meson setup --reconfigure "$dir" "$@" >"$log" 2>&1 || rc=$?
   else
