@@ -21,6 +21,7 @@ quick=0
 scripts/install-deps.sh
 
 tmp=$(mktemp -d /tmp/stockflow-test.XXXXXX)
+chmod 755 "$tmp" # PostgreSQL runs as the postgres user and must reach its cluster below
 cleanup() {
   "$root/deploy/pg-local.sh" stop "$tmp/pg" >/dev/null 2>&1 || true
   rm -rf "$tmp"
