@@ -59,7 +59,7 @@ left=$((OUTAGE_S - (SECONDS - t_stop)))
 pg_start_own
 note "PostgreSQL was down for $((SECONDS - t_stop)) s"
 for pid in "$s1" "$o1" "$o2"; do
-  wait_log_line "$pid" 'dependencies available again' 60
+  wait_log_line "$pid" '"msg":"[^"]*resum' 60
 done
 wait_idle 120
 assert_alive "$s1" "$o1" "$o2"
@@ -79,7 +79,9 @@ for pid in "$s1" "$o1" "$o2"; do
   name=${SF_NAME[$pid]}
   n_out=$(grep -c '"msg":"PostgreSQL unavailable' "$(worker_log "$pid")" || true)
   assert_eq 1 "$n_out" "$name: outages logged"
-  dur=$(sed -n 's/.*dependencies available again after \([0-9.]*\) s.*/\1/p' "$(worker_log "$pid")" | head -n 1)
+  # "... after 51.2 s; resuming consumption" (or "resuming ... after 51.2 s ...")
+  dur=$(sed -nE '/"msg":"[^"]*resum/{s/.*after ([0-9.]+) s.*/\1/p;q}' "$(worker_log "$pid")")
+  [[ $dur =~ ^[0-9]+(\.[0-9]+)?$ ]] || fail "$name: no outage duration in its log"
   got=$(jq -r --arg p ":$pid" 'select(.details.worker | endswith($p)) | .alert_id' "$SF_TMP/outage-alerts.json" | wc -l)
   want=0
   [[ ${dur%.*} -ge 30 ]] && want=1

@@ -4,7 +4,7 @@
 # order-workers' PostgreSQL sessions are terminated with pg_terminate_backend
 # five times, 1 s apart (only this test's database), at least once in the
 # middle of a transaction -> each worker logs the outage, reconnects by
-# itself, and in the end: every event applied exactly once (processed_events
+# itself (same process), and in the end: every event applied exactly once (processed_events
 # = the produced event ids), the state gen.py predicts, invariants hold,
 # nothing on any retry or dead-letter topic, every outbox row published.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -57,9 +57,6 @@ wait_idle 120
 assert_alive "$o1" "$o2" "$s1"
 for pid in "$o1" "$o2"; do
   log_has "$pid" '"level":"error".*PostgreSQL unavailable' || fail "${SF_NAME[$pid]} logged no PostgreSQL outage"
-  n=$(grep -c 'dependencies available again' "$(worker_log "$pid")" || true)
-  note "${SF_NAME[$pid]}: $n recoveries"
-  ((n >= 1)) || fail "${SF_NAME[$pid]} logged no recovery"
 done
 assert_processed_exactly "$SF_TMP/sc/stock.txt" "$SF_TMP/sc/orders.txt"
 dump_state >"$SF_TMP/state.txt"
