@@ -38,7 +38,8 @@ static const char *const restore_sql =
     " occurred_at, outcome, detail)"
     " SELECT DISTINCT ON (c->>'event_id') c->>'event_id', c->>'type', payload->'order'->>'order_id',"
     " payload->'stock'->>'sku', c->>'topic', (c->>'partition')::int, (c->>'offset')::bigint,"
-    " (c->>'occurred_at')::timestamptz, 'applied', substr(c->>'outcome', 9)"
+    " (c->>'occurred_at')::timestamptz, split_part(c->>'outcome', ':', 1),"
+    " substr(c->>'outcome', strpos(c->>'outcome', ':') + 1)"
     " FROM ledger_in, LATERAL (SELECT payload->'cause' AS c) x WHERE c ? 'topic'"
     " ORDER BY c->>'event_id', seq;"
     "SELECT setval('outbox_id_seq', greatest((SELECT max(seq) FROM ledger_in), 1));";
@@ -116,6 +117,14 @@ static int load_ledger(const struct cfg *c, struct pg *p, long long *n, char *er
     lo = calloc((size_t)parts->cnt, sizeof(*lo));
     hi = calloc((size_t)parts->cnt, sizeof(*hi));
     rc = lo && hi ? kread_watermarks(rk, parts, lo, hi, err, errlen) : EXIT_FAIL;
+    for (int i = 0; rc == EXIT_OK && i < parts->cnt; i++) {
+        if (lo[i] > 0) {
+            snprintf(err, errlen, "%s[%d] starts at offset %lld: records were deleted "
+                     "(retention), so the ledger cannot rebuild the database",
+                     LEDGER, (int)parts->elems[i].partition, (long long)lo[i]);
+            rc = EXIT_FAIL;
+        }
+    }
     for (int i = 0; rc == EXIT_OK && i < parts->cnt; i++)
         parts->elems[i].offset = lo[i];
     if (rc || (rc = kread_scan_start(&scan, rk, parts, hi, err, errlen)))
@@ -230,6 +239,8 @@ static void usage(FILE *f)
                "number wins), then commits each worker group's position after the last\n"
                "event the ledger recorded per partition, so the workers resume without\n"
                "gaps or repeats. Stop the workers first. --no-positions skips that step.\n"
+               "It refuses a ledger whose oldest records were deleted (a low watermark\n"
+               "above 0): give inventory.ledger unlimited retention.\n"
                "Exit codes: 0 ok, 1 failure (database not empty, a live group), 2 usage,\n"
                "3 PostgreSQL or Kafka unreachable, 4 no ledger topic.\n");
 }
@@ -245,7 +256,7 @@ static int rebuild(const struct cfg *c, int positions)
     if (rc == EXIT_OK && (rc = empty_database(p, err, sizeof(err))) == EXIT_OK &&
         pg_exec(p, "BEGIN; CREATE TEMP TABLE ledger_in (payload jsonb NOT NULL,"
                    " seq bigint GENERATED ALWAYS AS ((payload->>'seq')::bigint) STORED,"
-                   " key text GENERATED ALWAYS AS (payload->>'key') STORED) ON COMMIT DROP",
+                   " key text GENERATED ALWAYS AS (payload->>'key') STORED)",
                 err, sizeof(err)) != PG_OK)
         rc = EXIT_FAIL;
     if (rc == EXIT_OK)

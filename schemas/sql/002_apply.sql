@@ -449,7 +449,9 @@ BEGIN
         -- the same event committed concurrently by another worker: undo ours
         RAISE EXCEPTION USING ERRCODE = 'SF002', MESSAGE = 'duplicate';
     END IF;
-    IF r LIKE 'applied:%' THEN
+    -- an ignored order event may still have recorded a fact (a payment or
+    -- cancellation time): the ledger keeps it, so a rebuild has every fact
+    IF r LIKE 'applied:%' OR p_order_id IS NOT NULL THEN
         PERFORM sf_ledger(p_order_id, sf_touched(p_order_id, p_sku, p_skus), v_before,
             jsonb_build_object('event_id', p_event_id, 'type', p_type, 'occurred_at', v_at,
                                'topic', p_topic, 'partition', p_partition, 'offset', p_offset,

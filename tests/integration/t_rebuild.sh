@@ -24,8 +24,8 @@
 #  3. Part 2 read by the workers on the REBUILT database: 1,000 new orders on
 #     the same SKUs, late payments of the expired orders of part 1, late
 #     cancellations of paid ones (ignored), cancellations dated between the
-#     two payments of the twice-paid orders (ignored: the earliest payment
-#     counts), the order.created of the awaiting orders (refund_required: the
+#     two payments of the twice-paid orders (refund_required: the later
+#     payment came after the cancellation), the order.created of the awaiting orders (refund_required: the
 #     cancellation came first), receipts for 10 SKUs only, and 100 part-1
 #     events sent again. Every order ends in the state its events give (the
 #     state the live database would reach), stockctl check passes, per SKU
@@ -217,9 +217,11 @@ for k, oid in enumerate(sorted(o for o, kind, _, _ in plan1 if kind == "unpaid")
 for oid in r2.sample([o for o in paid1 if o not in picks], 20):
     orders2.append(cancelled(oid, f"{oid}-late-x", t2))
 # a cancellation dated between the two payments of the twice-paid orders:
-# ignored, the earliest payment came before it
+# the later payment came after it, so refund_required (the lead's reading of
+# rules 2 and 3: the latest payment decides, whatever the arrival order)
 for oid in twice:
     orders2.append(cancelled(oid, f"{oid}-mid-x", base_of[oid] + 200))
+    state[oid] = "refund_required"
 # the order.created of the awaiting orders: the cancellation came before the
 # payment, so refund_required (rules 3 and 6)
 for oid, _, lines, ms in await1:
