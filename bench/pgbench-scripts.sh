@@ -31,10 +31,9 @@ EOF
 
 pgb_scripts() { # N DIR
   local n=$1 dir=$2 k t
-  { echo '\set b random(1, 1000000000000)'; pgb_apply order.created 0; pgb_apply payment.succeeded 0; } >"$dir/pgb_single.sql"
+  { printf '%s\n' '\set b random(1, 1000000000000)'; pgb_apply order.created 0; pgb_apply payment.succeeded 0; } >"$dir/pgb_single.sql"
   {
-    echo '\set b random(1, 1000000000000)'
-    echo '\startpipeline'
+    printf '%s\n' '\set b random(1, 1000000000000)' '\startpipeline'
     for t in order.created payment.succeeded; do
       echo 'BEGIN;'
       if [[ $t == order.created ]]; then
@@ -47,6 +46,6 @@ pgb_scripts() { # N DIR
       for ((k = 1; k <= n; k++)); do pgb_apply "$t" "$k"; done
       echo 'COMMIT;'
     done
-    echo '\endpipeline'
+    printf '%s\n' '\endpipeline'
   } >"$dir/pgb_batch.sql"
 }

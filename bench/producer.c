@@ -94,25 +94,24 @@ struct opts {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage:\n"
-            "  stockflow-bench-producer produce --workload steady|flash|stock [options]\n"
-            "  stockflow-bench-producer offsets [--brokers B] TOPIC...\n"
-            "  stockflow-bench-producer reset [--brokers B] GROUP TOPIC...\n"
-            "produce options:\n"
-            "  --brokers B       bootstrap servers (default $KAFKA_BROKERS or 127.0.0.1:9092)\n"
-            "  --run ID          prefix of event and order ids (default r1)\n"
-            "  --orders N        steady: orders; flash: orders for the one SKU (default 10000)\n"
-            "  --skus N          steady/stock: SKUs sku-00001.. (default 10000)\n"
-            "  --units N         flash: units of the flash SKU (default 1000)\n"
-            "  --qty N           stock: units received per SKU (default 1000000)\n"
-            "  --short-hold S    steady: hold_seconds of the never-paid orders (default 2)\n"
-            "  --rate R          events per second (default 0: as fast as possible)\n"
-            "  --seed N          generator seed (default 1)\n"
-            "  --summary FILE    write counts and the expected outcome as JSON\n"
-            "  --quiet           no progress line on stderr\n"
-            "Steady mix, per order (1-3 lines, qty 1-3, uniform SKUs): 80%% paid, 10%%\n"
-            "cancelled, 5%% payment failed then paid, 5%% never paid with a short hold.\n");
+    fprintf(f, "Usage:\n"
+               "  stockflow-bench-producer produce --workload steady|flash|stock [options]\n"
+               "  stockflow-bench-producer offsets [--brokers B] TOPIC...\n"
+               "  stockflow-bench-producer reset [--brokers B] GROUP TOPIC...\n"
+               "produce options:\n"
+               "  --brokers B       bootstrap servers (default $KAFKA_BROKERS or 127.0.0.1:9092)\n"
+               "  --run ID          prefix of event and order ids (default r1)\n"
+               "  --orders N        steady: orders; flash: orders for the one SKU (default 10000)\n"
+               "  --skus N          steady/stock: SKUs sku-00001.. (default 10000)\n"
+               "  --units N         flash: units of the flash SKU (default 1000)\n"
+               "  --qty N           stock: units received per SKU (default 1000000)\n"
+               "  --short-hold S    steady: hold_seconds of the never-paid orders (default 2)\n"
+               "  --rate R          events per second (default 0: as fast as possible)\n"
+               "  --seed N          generator seed (default 1)\n"
+               "  --summary FILE    write counts and the expected outcome as JSON\n"
+               "  --quiet           no progress line on stderr\n"
+               "Steady mix, per order (1-3 lines, qty 1-3, uniform SKUs): 80%% paid, 10%%\n"
+               "cancelled, 5%% payment failed then paid, 5%% never paid with a short hold.\n");
 }
 
 /* ---- producing -------------------------------------------------------------- */
@@ -146,10 +145,14 @@ static void prod_init(struct prod *p, const char *brokers, double rate)
 {
     char err[512];
     static const char *const props[][2] = {
-        {"enable.idempotence", "true"},   {"acks", "all"},
-        {"linger.ms", "5"},               {"batch.num.messages", "10000"},
-        {"batch.size", "1000000"},        {"queue.buffering.max.messages", "1000000"},
-        {"queue.buffering.max.kbytes", "1048576"}, {"message.timeout.ms", "60000"},
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"linger.ms", "5"},
+        {"batch.num.messages", "10000"},
+        {"batch.size", "1000000"},
+        {"queue.buffering.max.messages", "1000000"},
+        {"queue.buffering.max.kbytes", "1048576"},
+        {"message.timeout.ms", "60000"},
         {"client.id", "stockflow-bench-producer"},
     };
     memset(p, 0, sizeof(*p));
@@ -187,8 +190,9 @@ static void pace(struct prod *p)
     }
 }
 
-/* Formats occurred_at (now) and sends one event; 'fmt' holds one %s for the
- * RFC 3339 timestamp, after the caller's own fields. */
+/* Sends one event: json_head (an object's opening and first fields, no
+ * closing brace), then "occurred_at" = now (RFC 3339, ms, UTC), then
+ * json_tail (more ",\"field\":value" pairs or ""), then "}". */
 static void send_event(struct prod *p, const char *topic, const char *key, const char *json_head,
                        const char *json_tail)
 {
@@ -198,16 +202,17 @@ static void send_event(struct prod *p, const char *topic, const char *key, const
     time_t s = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&s, &tm);
-    int n = snprintf(buf, sizeof(buf), "%s,\"occurred_at\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"%s}",
-                     json_head, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                     tm.tm_min, tm.tm_sec, (int)(ms % 1000), json_tail);
+    int n =
+        snprintf(buf, sizeof(buf), "%s,\"occurred_at\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"%s}",
+                 json_head, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec, (int)(ms % 1000), json_tail);
     if (n < 0 || (size_t)n >= sizeof(buf))
         die("event too long");
     for (;;) {
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-            RD_KAFKA_V_VALUE(buf, (size_t)n), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_END);
+        rd_kafka_resp_err_t e =
+            rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+                              RD_KAFKA_V_VALUE(buf, (size_t)n),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
             break;
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -260,8 +265,7 @@ struct counts {
 
 static void send_follow(struct prod *p, const struct opts *o, const struct follow *f, long *eid)
 {
-    static const char *const types[] = {"order.cancelled", "payment.succeeded",
-                                        "payment.failed"};
+    static const char *const types[] = {"order.cancelled", "payment.succeeded", "payment.failed"};
     char key[160], head[512];
     snprintf(key, sizeof(key), "%s-o%ld", o->run, f->order);
     snprintf(head, sizeof(head), "{\"event_id\":\"%s-e%ld\",\"type\":\"%s\",\"order_id\":\"%s\"",
@@ -310,8 +314,9 @@ static void steady(struct prod *p, const struct opts *o, struct counts *c)
         for (long l = 0; l < nl; l++) {
             long qty = rnd_range(1, 3);
             units += qty;
-            k += snprintf(head + k, sizeof(head) - (size_t)k, "%s{\"sku\":\"sku-%05ld\",\"qty\":%ld}",
-                          l ? "," : "", rnd_range(1, o->skus), qty);
+            k += snprintf(head + k, sizeof(head) - (size_t)k,
+                          "%s{\"sku\":\"sku-%05ld\",\"qty\":%ld}", l ? "," : "",
+                          rnd_range(1, o->skus), qty);
         }
         snprintf(head + k, sizeof(head) - (size_t)k, "]");
         if (f == F_UNPAID)
@@ -408,16 +413,17 @@ static int cmd_produce(const struct opts *o)
                 "\"produced\":{\"" T_ORDERS "\":%ld,\"" T_PAYMENTS "\":%ld,\"" T_STOCK "\":%ld},"
                 "\"first_ms\":%" PRId64 ",\"last_ms\":%" PRId64 ",\"send_s\":%.3f,"
                 "\"ack_s\":%.3f,\"rate\":%.1f,\"target_rate\":%.1f,",
-                o->workload, o->run, sent, p.failed, p.delivered[0], p.delivered[1],
-                p.delivered[2], first, last, send_s, el, el > 0 ? delivered / el : 0.0, o->rate);
+                o->workload, o->run, sent, p.failed, p.delivered[0], p.delivered[1], p.delivered[2],
+                first, last, send_s, el, el > 0 ? delivered / el : 0.0, o->rate);
         if (!strcmp(o->workload, "steady"))
             fprintf(f,
                     "\"orders\":%ld,\"lines\":%ld,\"expect\":{\"committed\":%ld,\"cancelled\":%ld,"
                     "\"expired\":%ld},\"committed_units\":%ld}\n",
                     o->orders, c.lines, c.states[0], c.states[1], c.states[2], c.committed_units);
         else if (!strcmp(o->workload, "flash"))
-            fprintf(f, "\"orders\":%ld,\"units\":%ld,\"expect\":{\"reserved\":%ld,\"rejected\":%ld}}\n",
-                    o->orders, o->units, won, o->orders - won);
+            fprintf(
+                f, "\"orders\":%ld,\"units\":%ld,\"expect\":{\"reserved\":%ld,\"rejected\":%ld}}\n",
+                o->orders, o->units, won, o->orders - won);
         else
             fprintf(f, "\"skus\":%ld}\n", !strcmp(o->workload, "stock") ? o->skus : 1);
         fclose(f);
@@ -427,16 +433,14 @@ static int cmd_produce(const struct opts *o)
 
 /* ---- offsets and reset ---------------------------------------------------- */
 
-static rd_kafka_t *client(rd_kafka_type_t type, const char *brokers, const char *group)
+/* A producer handle, only for metadata and watermark queries. */
+static rd_kafka_t *query_client(const char *brokers)
 {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof(err)) ||
-        (group && (rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) ||
-                   rd_kafka_conf_set(conf, "session.timeout.ms", "6000", err, sizeof(err)) ||
-                   rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)))))
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof(err)))
         die("%s", err);
-    rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof(err));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
     if (!rk)
         die("%s", err);
     return rk;
@@ -457,7 +461,7 @@ static int partitions_of(rd_kafka_t *rk, const char *topic)
 
 static int cmd_offsets(const char *brokers, int argc, char **argv)
 {
-    rd_kafka_t *rk = client(RD_KAFKA_PRODUCER, brokers, NULL);
+    rd_kafka_t *rk = query_client(brokers);
     printf("{");
     for (int t = 0; t < argc; t++) {
         int n = partitions_of(rk, argv[t]), dropped_parts = 0;
@@ -529,8 +533,8 @@ static int cmd_reset(const char *brokers, const char *group, int argc, char **ar
             rd_kafka_message_destroy(m);
     }
     if (assigned < total)
-        die("group %s: %d of %d partitions assigned after 60 s (is a member still running?)",
-            group, assigned, total);
+        die("group %s: %d of %d partitions assigned after 60 s (is a member still running?)", group,
+            assigned, total);
     rd_kafka_resp_err_t e = rd_kafka_commit(rk, zero, 0);
     if (e)
         die("commit: %s", rd_kafka_err2str(e));
@@ -557,14 +561,20 @@ static long num(const char *name, const char *v, long lo, long hi)
 
 int main(int argc, char **argv)
 {
-    static const struct option lo[] = {
-        {"brokers", required_argument, NULL, 'b'}, {"workload", required_argument, NULL, 'w'},
-        {"run", required_argument, NULL, 'r'},     {"summary", required_argument, NULL, 'S'},
-        {"orders", required_argument, NULL, 'o'},  {"skus", required_argument, NULL, 'k'},
-        {"units", required_argument, NULL, 'u'},   {"qty", required_argument, NULL, 'q'},
-        {"short-hold", required_argument, NULL, 'H'}, {"rate", required_argument, NULL, 'R'},
-        {"seed", required_argument, NULL, 's'},    {"quiet", no_argument, NULL, 'Q'},
-        {"help", no_argument, NULL, 'h'},          {0}};
+    static const struct option lo[] = {{"brokers", required_argument, NULL, 'b'},
+                                       {"workload", required_argument, NULL, 'w'},
+                                       {"run", required_argument, NULL, 'r'},
+                                       {"summary", required_argument, NULL, 'S'},
+                                       {"orders", required_argument, NULL, 'o'},
+                                       {"skus", required_argument, NULL, 'k'},
+                                       {"units", required_argument, NULL, 'u'},
+                                       {"qty", required_argument, NULL, 'q'},
+                                       {"short-hold", required_argument, NULL, 'H'},
+                                       {"rate", required_argument, NULL, 'R'},
+                                       {"seed", required_argument, NULL, 's'},
+                                       {"quiet", no_argument, NULL, 'Q'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {0}};
     const char *env = getenv("KAFKA_BROKERS");
     struct opts o = {.brokers = env && *env ? env : "127.0.0.1:9092",
                      .workload = "steady",
@@ -584,15 +594,33 @@ int main(int argc, char **argv)
     optind = 2;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (c) {
-        case 'b': o.brokers = optarg; break;
-        case 'w': o.workload = optarg; break;
-        case 'r': o.run = optarg; break;
-        case 'S': o.summary = optarg; break;
-        case 'o': o.orders = num("--orders", optarg, 1, 100000000); break;
-        case 'k': o.skus = num("--skus", optarg, 1, 99999); break;
-        case 'u': o.units = num("--units", optarg, 1, 1000000000); break;
-        case 'q': o.qty = num("--qty", optarg, 1, 1000000000); break;
-        case 'H': o.short_hold = num("--short-hold", optarg, 1, 604800); break;
+        case 'b':
+            o.brokers = optarg;
+            break;
+        case 'w':
+            o.workload = optarg;
+            break;
+        case 'r':
+            o.run = optarg;
+            break;
+        case 'S':
+            o.summary = optarg;
+            break;
+        case 'o':
+            o.orders = num("--orders", optarg, 1, 100000000);
+            break;
+        case 'k':
+            o.skus = num("--skus", optarg, 1, 99999);
+            break;
+        case 'u':
+            o.units = num("--units", optarg, 1, 1000000000);
+            break;
+        case 'q':
+            o.qty = num("--qty", optarg, 1, 1000000000);
+            break;
+        case 'H':
+            o.short_hold = num("--short-hold", optarg, 1, 604800);
+            break;
         case 'R': {
             char *end;
             o.rate = strtod(optarg, &end);
@@ -600,10 +628,18 @@ int main(int argc, char **argv)
                 die("--rate: \"%s\" is not a rate", optarg);
             break;
         }
-        case 's': o.seed = (uint64_t)num("--seed", optarg, 0, 1L << 40); break;
-        case 'Q': o.quiet = 1; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 's':
+            o.seed = (uint64_t)num("--seed", optarg, 0, 1L << 40);
+            break;
+        case 'Q':
+            o.quiet = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     signal(SIGINT, on_term);

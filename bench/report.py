@@ -151,6 +151,13 @@ def main():
                   f"acknowledged at {p['rate']:,.0f} events/s")
     print("  (1-by-1: batches that failed as a whole and were applied again one event per transaction)")
     for name, r in runs.items():
+        c = r.get("cpu") or {}
+        if c.get("machine_busy_cpu_s") is not None and c.get("wall_s"):
+            oth = c.get("others_cpu_s")
+            print(f"  {name}: machine busy {c['machine_busy_cpu_s']:.1f} CPU s in {c['wall_s']:.1f} s "
+                  f"(workers {c['workers_cpu_s']:.1f}, PostgreSQL {c['pg_cpu_s'] or 0:.1f}, broker {c['broker_cpu_s']:.1f}"
+                  + (f", everything else {oth:.1f})" if oth is not None else ")"))
+    for name, r in runs.items():
         fl = r.get("failures")
         if fl:
             print(f"  {name}: {fl.get('retry_records') or 0} records sent to retry topics, "

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # bench/run.sh: stockflow's end-to-end benchmark (issue 7). See bench/README.md.
 #
-#   bench/run.sh [--quick] [--workload steady|flash|wide|all] [--pgss] [--keep]
-#                [--no-save] [--partitions N]
+#   bench/run.sh [--quick] [--workload steady|flash|wide|all] [--pgss] [--perf]
+#                [--keep] [--no-save] [--partitions N]
+#
+# --pgss: pg_stat_statements (track = all) in the bench's own cluster, top
+# statements per phase into bench/results/pgss-*.tsv; --perf: perf record of
+# the workers and of their PostgreSQL backends for 10 s of the steady peak
+# run, into bench/results/perf-*.txt. Both cost throughput: profile runs,
+# not measurement runs.
 #
 # Builds a release tree (build-bench), starts a throwaway PostgreSQL with
 # default durability (or uses $PG_ADMIN_URL's cluster) and the development
@@ -10,15 +16,19 @@
 # event-to-commit latency, CPU per 1,000 events, peak RSS per worker, the
 # flash sale's decision time and winners, pgbench's ceiling on the same SQL,
 # and p99 at half of the peak rate. It checks the results (counts against the
-# broker, DESIGN §5 invariants, exactly-once after a consumer-group reset) and
-# exits 1 only when a result is wrong; timings never fail it.
+# broker, final order states, DESIGN §5.1/§5.2 invariants, §5.3 exactly-once
+# after a consumer-group reset, §5.5 rebuild from the ledger when the dev
+# broker kept all of it) and exits 1 only when a result is wrong; timings
+# never fail it. Results: a table on stdout, bench/results/latest.json
+# (quick.json for --quick, profile.json with --pgss/--perf; --no-save: none).
 #
 # Environment: ORDER_WORKER PAYMENT_WORKER TIMEOUT_WORKER STOCK_WORKER
 # STOCKCTL DEVBROKER BENCH_PRODUCER (all set: use them, no build; meson test
 # sets them), PG_ADMIN_URL (shared cluster), BENCH_BATCH_MAX (workers'
 # BATCH_MAX, default theirs: 500), BENCH_FLASH_COPIES (order-workers in the
 # flash sale, default 2), BENCH_STEADY_ORDERS, BENCH_FLASH_ORDERS,
-# BENCH_PGBENCH_SECONDS, BENCH_HALF_SECONDS (overrides).
+# BENCH_PGBENCH_SECONDS, BENCH_HALF_SECONDS (overrides), BENCH_WARMUP=0 (no
+# warm-up: measure a cold database, before autovacuum has statistics).
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -30,17 +40,18 @@ PG_BIN=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 export PGTZ=UTC PGCONNECT_TIMEOUT=10
 
 CMDLINE="bench/run.sh${*:+ $*}"
-QUICK=0 WORKLOAD=all PGSS=0 KEEP=0 SAVE=1 PARTS=''
+QUICK=0 WORKLOAD=all PGSS=0 PERF=0 KEEP=0 SAVE=1 PARTS=''
 while (($#)); do
   case $1 in
   --quick) QUICK=1 ;;
   --workload) WORKLOAD=${2:?--workload needs a value}; shift ;;
   --workload=*) WORKLOAD=${1#*=} ;;
   --pgss) PGSS=1 ;;
+  --perf) PERF=1 ;;
   --keep) KEEP=1 ;;
   --no-save) SAVE=0 ;;
   --partitions) PARTS=${2:?}; shift ;;
-  -h | --help) sed -n '2,21s/^# \{0,1\}//p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//p}' "$0"; exit 0 ;;
   *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -51,13 +62,13 @@ if ((QUICK)); then
   : "${PARTS:=4}"
   STEADY_SKUS=1000 STEADY_ORDERS=${BENCH_STEADY_ORDERS:-1000} WIDE_ORDERS=500
   FLASH_ORDERS=${BENCH_FLASH_ORDERS:-5000} FLASH_UNITS=100
-  PGB_T=${BENCH_PGBENCH_SECONDS:-3} HALF_S=${BENCH_HALF_SECONDS:-2} SHORT_HOLD=1
+  PGB_T=${BENCH_PGBENCH_SECONDS:-3} HALF_S=${BENCH_HALF_SECONDS:-2} SHORT_HOLD=1 WARMUP_ORDERS=200
   WIDE_COPIES='2'
 else
   : "${PARTS:=16}"
   STEADY_SKUS=10000 STEADY_ORDERS=${BENCH_STEADY_ORDERS:-30000} WIDE_ORDERS=${BENCH_STEADY_ORDERS:-30000}
   FLASH_ORDERS=${BENCH_FLASH_ORDERS:-100000} FLASH_UNITS=1000
-  PGB_T=${BENCH_PGBENCH_SECONDS:-10} HALF_S=${BENCH_HALF_SECONDS:-15} SHORT_HOLD=2
+  PGB_T=${BENCH_PGBENCH_SECONDS:-10} HALF_S=${BENCH_HALF_SECONDS:-15} SHORT_HOLD=2 WARMUP_ORDERS=3000
   WIDE_COPIES='1 2 4'
 fi
 FLASH_COPIES=${BENCH_FLASH_COPIES:-2}
@@ -298,11 +309,36 @@ pg_pids() {
   pgrep -P "$pm" || true
 }
 cpu_fleet() { cpu_ticks "${FLEET[@]}"; }
+# machine_ticks: busy CPU ticks of the whole machine (all CPUs, /proc/stat);
+# minus the bench's own processes over a run, what others used meanwhile.
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
 # fallbacks: batches of the current fleet that failed as a whole and were
 # applied again one event per transaction (a costly path worth counting).
 fallbacks() { cat "$TMP/f$FLEET_ID"-*.log 2>/dev/null | grep -c 'applying one by one' || true; }
-cpu_pg() { cpu_ticks $(pg_pids); }
+cpu_pg() { # the cluster, without the bench's own pg_stat_activity sampler
+  local pids p keep=()
+  mapfile -t pids < <(pg_pids)
+  for p in "${pids[@]}"; do [[ $p == "${SAMPLER_BACKEND:-}" ]] || keep+=("$p"); done
+  cpu_ticks "${keep[@]}"
+}
 CLK_TCK=$(getconf CLK_TCK)
+
+# wait_applied RUN EXPECTED: polls (1 s) until EXPECTED events of RUN are in
+# processed_events, or (every 5 s) the consumers have nothing left to read
+# (an event dead-lettered never arrives); lighter than polling the broker
+# 4 times a second while the run is measured.
+wait_applied() {
+  local deadline=$((SECONDS + 900)) n i=0
+  while :; do
+    n=$(q "SELECT count(*) FROM processed_events WHERE event_id LIKE '$1-e%'")
+    ((n >= $2)) && return 0
+    ((SECONDS < deadline)) || return 0 # wait_lag reports what is missing
+    if ((++i % 5 == 0)) && "$STOCKCTL" lag --wait 0 --quiet "${GROUPS_ALL[@]}" >/dev/null 2>&1; then
+      return 0
+    fi
+    sleep 1
+  done
+}
 
 # wait_lag SECONDS GROUP...: every group has read and committed everything.
 wait_lag() {
@@ -411,6 +447,34 @@ snapshot() {
        UNION ALL SELECT 'processed ' || count(*) FROM processed_events) t"
 }
 
+# ledger_check LABEL: DESIGN §5.5: a database rebuilt from inventory.ledger
+# alone (stockctl rebuild --from-ledger) has the same stock_levels and
+# order_status (stockctl checksum) as the one the workers wrote. The dev
+# broker keeps ~5 MiB per partition: when it dropped ledger records (low
+# watermark > 0) the check cannot run and says so.
+ledger_check() {
+  local label=$1 low keep_url=$DATABASE_URL want got
+  low=$("$BENCH_PRODUCER" offsets inventory.ledger | jq '.["inventory.ledger"].low')
+  if ((low > 0)); then
+    note "$label: ledger rebuild (DESIGN §5.5) not checked: the dev broker dropped $low ledger records (5 MiB per partition)"
+    echo '{"checked": false, "reason": "ledger truncated by the dev broker"}' >"$RES/$label.ledger.json"
+    return 0
+  fi
+  want=$("$STOCKCTL" checksum 2>>"$TMP/stockctl.log" | tail -n 1 | tr -s " ") || die "stockctl checksum failed"
+  new_db "${label}_rebuilt"
+  "$STOCKCTL" rebuild --from-ledger --no-positions >>"$TMP/stockctl.log" 2>&1 || {
+    tail -n 5 "$TMP/stockctl.log" >&2
+    check "$label: stockctl rebuild --from-ledger" "exit 0" "failed"
+    DATABASE_URL=$keep_url
+    return 0
+  }
+  got=$("$STOCKCTL" checksum 2>>"$TMP/stockctl.log" | tail -n 1 | tr -s " ") || die "stockctl checksum failed"
+  DATABASE_URL=$keep_url
+  export DATABASE_URL
+  check "$label: database rebuilt from the ledger = the workers' (DESIGN §5.5)" "$want" "$got"
+  echo '{"checked": true}' >"$RES/$label.ledger.json"
+}
+
 # redelivery_check LABEL NORDER NPAYMENT: DESIGN §5.3: with the fleet
 # stopped, reset the consumer groups to the earliest offset, restart, let
 # every event be delivered again: nothing may change.
@@ -433,11 +497,14 @@ rss_json() { # -> {"order": max kB, ...} from $TMP/rss
   awk '{ if ($2 > m[$1]) m[$1] = $2 } END { s = ""; for (r in m) { s = s sprintf("%s\"%s\":%d", s == "" ? "" : ",", r, m[r]) } print "{" s "}" }' "$TMP/rss"
 }
 
-cpu_json() { # NAME WORKER_TICKS PG_TICKS EVENTS
-  jq -n --argjson w "$2" --argjson p "$3" --argjson n "$4" --argjson hz "$CLK_TCK" --argjson own "$OWN_PG" \
+cpu_json() { # NAME WORKER_TICKS PG_TICKS EVENTS MACHINE_TICKS BROKER_TICKS SECONDS
+  jq -n --argjson w "$2" --argjson p "$3" --argjson n "$4" --argjson m "$5" --argjson b "$6" --argjson s "$7" \
+    --argjson hz "$CLK_TCK" --argjson own "$OWN_PG" \
     '{workers_cpu_s: ($w / $hz), workers_cpu_s_per_1k: (if $n > 0 then ($w / $hz) / $n * 1000 else null end),
       pg_cpu_s: (if $own == 1 then $p / $hz else null end),
-      pg_cpu_s_per_1k: (if $own == 1 and $n > 0 then ($p / $hz) / $n * 1000 else null end)}' >"$RES/$1.cpu.json"
+      pg_cpu_s_per_1k: (if $own == 1 and $n > 0 then ($p / $hz) / $n * 1000 else null end),
+      broker_cpu_s: ($b / $hz), machine_busy_cpu_s: ($m / $hz), wall_s: $s,
+      others_cpu_s: (if $own == 1 then ([($m - $w - $p - $b) / $hz, 0] | max) else null end)}' >"$RES/$1.cpu.json"
 }
 
 # pgss_snap NAME: with --pgss, the top statements since the last snapshot
@@ -457,7 +524,7 @@ pgss_snap() {
 # 20 ms (state and wait event) into bench_samples in the run's database.
 sampler_start() {
   q "CREATE UNLOGGED TABLE IF NOT EXISTS bench_samples (run text, ts timestamptz, role text, what text)" >/dev/null
-  PGAPPNAME=bench-sampler psql "$DATABASE_URL" -Xq -v ON_ERROR_STOP=1 -c "
+  PGAPPNAME=bench-sampler PGOPTIONS="-c synchronous_commit=off" psql "$DATABASE_URL" -Xq -v ON_ERROR_STOP=1 -c "
     DO \$\$ BEGIN LOOP
       INSERT INTO bench_samples
       SELECT '$1', clock_timestamp(), split_part(application_name, '@', 1),
@@ -469,6 +536,12 @@ sampler_start() {
       PERFORM pg_sleep(0.02);
     END LOOP; END \$\$" >/dev/null 2>&1 &
   SAMPLER_PID=$!
+  SAMPLER_BACKEND=''
+  local i=0
+  while [[ -z $SAMPLER_BACKEND ]] && ((i++ < 50)); do
+    SAMPLER_BACKEND=$(q "SELECT pid FROM pg_stat_activity WHERE application_name = 'bench-sampler'")
+    [[ -n $SAMPLER_BACKEND ]] || sleep 0.02
+  done
 }
 sampler_stop() {
   [[ -n ${SAMPLER_PID:-} ]] || return 0
@@ -508,6 +581,7 @@ batches_json() {
 wait_quiet() {
   local run=$1 name=$2 deadline=$((SECONDS + 300)) n
   [[ ${3:-} == --holds-stay ]] || wait_settled "$run"
+  note "$name: holds settled"
   while :; do
     n=$(q "SELECT count(*) FROM outbox WHERE published_at IS NULL")
     ((n == 0)) && break
@@ -519,23 +593,50 @@ wait_quiet() {
        'outbox_records', count(*)) FROM outbox" >"$RES/$name.outbox.json"
 }
 
+# perf_start NAME: perf record (10 s, call graphs) of the fleet and of the
+# workers' PostgreSQL backends, in the background.
+perf_start() {
+  ((PERF)) || return 0
+  local pg
+  pg=$(q "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE application_name LIKE '%-worker@%'")
+  perf record -q -F 499 -g -p "$(IFS=,; echo "${FLEET[*]}")" -o "$TMP/perf-$1-workers.data" -- sleep 10 >/dev/null 2>&1 &
+  PERF_PIDS=("$!")
+  [[ -z $pg ]] || perf record -q -F 499 -g -p "$pg" -o "$TMP/perf-$1-postgres.data" -- sleep 10 >/dev/null 2>&1 &
+  PERF_PIDS+=("$!")
+}
+perf_stop() {
+  ((PERF)) || return 0
+  local p f
+  for p in "${PERF_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  for f in "$TMP"/perf-"$1"-*.data; do
+    [[ -f $f ]] || continue
+    { perf report -i "$f" --no-children --sort comm,dso,sym --stdio -g none 2>/dev/null | grep '%' | grep -v '^#' | head -n 60 || true
+      echo; echo "== with children (inclusive time)"
+      perf report -i "$f" --children --sort sym --stdio -g none 2>/dev/null | grep '%' | grep -v '^#' | grep -v '\] 0x0' | head -n 60 || true
+    } >"$RES/$(basename "$f" .data).txt"
+  done
+}
+
 # ---- workloads --------------------------------------------------------------
 
 # steady_run RUN NAME ORDERS [--rate R]: one steady mix on the running fleet.
 steady_run() {
-  local run=$1 name=$2 orders=$3 w0 p0 w1 p1 n f0
+  local run=$1 name=$2 orders=$3 w0 p0 w1 p1 n f0 m0 m1 b0 b1 t0 t1
   shift 3
-  w0=$(cpu_fleet) p0=$(cpu_pg) f0=$(fallbacks)
+  w0=$(cpu_fleet) p0=$(cpu_pg) f0=$(fallbacks) m0=$(machine_ticks) b0=$(cpu_ticks "$BROKER_PID") t0=$(date +%s.%N)
   sampler_start "$run"
+  [[ $name != steady ]] || perf_start steady
   produce "$run" "$name" --workload steady --orders "$orders" --skus "$STEADY_SKUS" --short-hold "$SHORT_HOLD" "$@"
+  wait_applied "$run" "$(jq '.produced | add' "$RES/$name.producer.json")"
+  w1=$(cpu_fleet) p1=$(cpu_pg) m1=$(machine_ticks) b1=$(cpu_ticks "$BROKER_PID") t1=$(date +%s.%N)
   wait_lag 900 "${GROUPS_ALL[@]}"
-  w1=$(cpu_fleet) p1=$(cpu_pg)
+  [[ $name != steady ]] || perf_stop steady
   sampler_stop
   measure "$run" "$name"
   sessions_json "$run" "$name"
   batches_json "$run" "$name"
   n=$(jq .events "$RES/$name.json")
-  cpu_json "$name" $((w1 - w0)) $((p1 - p0)) "$n"
+  cpu_json "$name" $((w1 - w0)) $((p1 - p0)) "$n" $((m1 - m0)) $((b1 - b0)) "$(echo "$t1 - $t0" | bc)"
   echo "{\"batches_applied_one_by_one\": $(($(fallbacks) - f0))}" >"$RES/$name.fallbacks.json"
   note "$name: $n events, $(jq .events_per_s "$RES/$name.json") events/s, p99 $(jq .p99_ms "$RES/$name.json") ms"
 }
@@ -543,6 +644,24 @@ steady_run() {
 stock_setup() { # NAME
   produce stk "$1" --workload stock --skus "$STEADY_SKUS"
   wait_lag 300 stockflow-stock
+}
+
+# warmup NAME: a small steady mix (run "wu") before the measured runs, then
+# VACUUM ANALYZE. A fresh database has no statistics until autovacuum's first
+# pass (up to a minute, autovacuum_naptime), and meanwhile the planner may
+# pick sequential scans of stock for every event; a running system has them.
+warmup() {
+  if [[ ${BENCH_WARMUP:-1} == 0 ]]; then
+    echo '{"produced": {}}' >"$RES/$1-warmup.producer.json"
+    note "$1: no warm-up (BENCH_WARMUP=0): a cold database, no statistics"
+    return 0
+  fi
+  produce wu "$1-warmup" --workload steady --orders "$WARMUP_ORDERS" --skus "$STEADY_SKUS" --short-hold 1 --seed 7
+  wait_lag 300 "${GROUPS_ALL[@]}"
+  measure wu "$1-warmup"
+  wait_quiet wu "$1-warmup"
+  q "VACUUM ANALYZE" >/dev/null
+  note "$1: warmed up ($(jq .events "$RES/$1-warmup.json") events), statistics taken"
 }
 
 workload_steady() {
@@ -553,6 +672,7 @@ workload_steady() {
   : >"$TMP/rss"
   fleet_start 1 1
   stock_setup steady-stock
+  warmup steady
   pgss_snap setup
   steady_run st steady "$STEADY_ORDERS"
   pgss_snap steady
@@ -566,14 +686,15 @@ workload_steady() {
   steady_check st steady
   steady_check hp half
   check "steady: units still reserved (every order settled)" 0 "$(q "SELECT coalesce(sum(reserved), 0) FROM stock")"
-  check "steady: committed_total = committed units of both runs" \
-    "$(jq -s 'map(.committed_units) | add' "$RES/steady.producer.json" "$RES/half.producer.json")" \
+  check "steady: committed_total = committed units of the runs" \
+    "$(jq -s 'map(.committed_units) | add' "$RES/steady-warmup.producer.json" "$RES/steady.producer.json" "$RES/half.producer.json")" \
     "$(q "SELECT sum(committed_total) FROM stock")"
   invariants_check steady
   fleet_stop
   rss_json >"$RES/steady.rss.json"
-  counts_check steady steady-stock steady half
+  counts_check steady steady-stock steady-warmup steady half
   redelivery_check steady 1 1
+  ledger_check steady
   pgss_snap redelivery
   if ((!QUICK)); then steady_fetch10 "$rate" "$half_orders"; fi
   pgbench_ceiling 2
@@ -596,30 +717,33 @@ steady_fetch10() {
   steady_check hq half_fetch10
   invariants_check steady
   fleet_stop
-  counts_check steady steady-stock steady half half_fetch10
+  counts_check steady steady-stock steady-warmup steady half half_fetch10
   pgss_snap half_fetch10
 }
 
 workload_flash() {
-  local n w0 p0 w1 p1 f0
+  local n w0 p0 w1 p1 f0 m0 m1 b0 b1 t0 t1
   note "== flash sale: $FLASH_ORDERS orders for one SKU with $FLASH_UNITS units, $FLASH_COPIES order-workers"
   start_broker
   new_db flash
   : >"$TMP/rss"
   fleet_start "$FLASH_COPIES" 1
+  stock_setup flash-skus
+  warmup flash
   produce fl flash-stock --workload flash-stock --units "$FLASH_UNITS"
   wait_lag 60 stockflow-stock
-  w0=$(cpu_fleet) p0=$(cpu_pg) f0=$(fallbacks)
+  w0=$(cpu_fleet) p0=$(cpu_pg) f0=$(fallbacks) m0=$(machine_ticks) b0=$(cpu_ticks "$BROKER_PID") t0=$(date +%s.%N)
   sampler_start fl
   produce fl flash --workload flash --orders "$FLASH_ORDERS" --units "$FLASH_UNITS"
+  wait_applied fl "$FLASH_ORDERS"
+  w1=$(cpu_fleet) p1=$(cpu_pg) m1=$(machine_ticks) b1=$(cpu_ticks "$BROKER_PID") t1=$(date +%s.%N)
   wait_lag 600 "${GROUPS_ALL[@]}"
-  w1=$(cpu_fleet) p1=$(cpu_pg)
   sampler_stop
   measure fl flash
   sessions_json fl flash
   batches_json fl flash
   n=$(jq .events "$RES/flash.json")
-  cpu_json flash $((w1 - w0)) $((p1 - p0)) "$n"
+  cpu_json flash $((w1 - w0)) $((p1 - p0)) "$n" $((m1 - m0)) $((b1 - b0)) "$(echo "$t1 - $t0" | bc)"
   echo "{\"batches_applied_one_by_one\": $(($(fallbacks) - f0))}" >"$RES/flash.fallbacks.json"
   note "flash: $n orders decided in $(jq .seconds "$RES/flash.json") s"
   wait_quiet fl flash --holds-stay
@@ -633,7 +757,7 @@ workload_flash() {
   invariants_check flash
   fleet_stop
   rss_json >"$RES/flash.rss.json"
-  counts_check flash flash-stock flash
+  counts_check flash flash-skus flash-warmup flash-stock flash
 }
 
 workload_wide() {
@@ -645,13 +769,14 @@ workload_wide() {
     : >"$TMP/rss"
     fleet_start "$c" "$c"
     stock_setup "wide$c-stock"
+    warmup "wide$c"
     steady_run "w$c" "wide$c" "$WIDE_ORDERS"
     wait_quiet "w$c" "wide$c"
     steady_check "w$c" "wide$c"
     invariants_check "wide$c"
     fleet_stop
     rss_json >"$RES/wide$c.rss.json"
-    counts_check "wide$c" "wide$c-stock" "wide$c"
+    counts_check "wide$c" "wide$c-stock" "wide$c-warmup" "wide$c"
   done
 }
 
@@ -666,6 +791,10 @@ pgbench_ceiling() {
      SELECT 'sku-' || lpad(g::text, 5, '0'), 1000000000, 1000000000 FROM generate_series(1, 10000) g" >/dev/null
   q "CHECKPOINT" >/dev/null 2>&1 || true
   pgb_scripts "$BATCH" "$TMP"
+  # warm up as the workloads do: rows in every table, then statistics
+  "$PG_BIN/pgbench" -n -M prepared -c "$c" -j "$c" -t 2 -f "$TMP/pgb_batch.sql" "$DATABASE_URL" >"$TMP/pgbench_warmup.log" 2>&1 ||
+    { tail -n 20 "$TMP/pgbench_warmup.log" >&2; die "pgbench warm-up failed"; }
+  q "VACUUM ANALYZE" >/dev/null
   "$PG_BIN/pgbench" -n -M prepared -c "$c" -j "$c" -T "$PGB_T" -f "$TMP/pgb_single.sql" "$DATABASE_URL" \
     >"$TMP/pgbench_a.log" 2>&1 || { tail -n 20 "$TMP/pgbench_a.log" >&2; die "pgbench (a) failed"; }
   "$PG_BIN/pgbench" -n -M prepared -c "$c" -j "$c" -T "$PGB_T" -f "$TMP/pgb_batch.sql" "$DATABASE_URL" \
@@ -677,6 +806,7 @@ pgbench_ceiling() {
     "$(grep -h '^number of failed transactions' "$TMP/pgbench_a.log" | grep -o '[0-9]* (' | tr -d ' (' | head -n1)|$(grep -h '^number of failed transactions' "$TMP/pgbench_b.log" | grep -o '[0-9]* (' | tr -d ' (' | head -n1)"
   check "pgbench: every event applied, none ignored or duplicate" 0 \
     "$(q "SELECT count(*) FROM processed_events WHERE outcome <> 'applied' OR detail NOT IN ('reserved', 'committed')")"
+  check "pgbench: invariant_violations" "" "$(q "SELECT string_agg(sku || ': ' || problem, '; ') FROM invariant_violations")"
   jq -n --argjson c "$c" --argjson t "$PGB_T" --argjson n "$BATCH" --argjson a "$tps_a" --argjson b "$tps_b" \
     '{clients: $c, seconds: $t, batch: $n,
       single: {tps: $a, events_per_s: ($a * 2)},
@@ -688,7 +818,6 @@ pgbench_ceiling() {
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 note "load average at start: $LOAD_START; $(nproc) CPUs; partitions $PARTS; BATCH_MAX $BATCH; $BUILD_NOTE"
-PEAK=''
 case $WORKLOAD in
 steady) workload_steady ;;
 flash) workload_flash ;;
@@ -720,8 +849,14 @@ OUT=$TMP/latest.json
 python3 "$BENCH_DIR/report.py" "$RES" "$OUT" "${FAILS[@]}"
 if ((SAVE)); then
   mkdir -p "$BENCH_DIR/results"
-  if ((QUICK)); then cp "$OUT" "$BENCH_DIR/results/quick.json"; else cp "$OUT" "$BENCH_DIR/results/latest.json"; fi
-  for f in "$RES"/pgss-*.tsv; do if [[ -f $f ]]; then cp "$f" "$BENCH_DIR/results/"; fi; done
+  if ((PGSS || PERF)); then
+    cp "$OUT" "$BENCH_DIR/results/profile.json" # a profile run is no measurement
+  elif ((QUICK)); then
+    cp "$OUT" "$BENCH_DIR/results/quick.json"
+  else
+    cp "$OUT" "$BENCH_DIR/results/latest.json"
+  fi
+  for f in "$RES"/pgss-*.tsv "$RES"/perf-*.txt; do if [[ -f $f ]]; then cp "$f" "$BENCH_DIR/results/"; fi; done
 fi
 if ((${#FAILS[@]})); then
   note "FAILED: ${#FAILS[@]} wrong result(s)"
