@@ -5,12 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NPARAMS 14
+#define NPARAMS 16
 
 const struct pg_stmt inv_stmts[] = {
-    {"sf_apply",
-     "SELECT sf_apply($1, $2, $3::bigint, $4, $5, $6::bigint, $7::integer, $8::text[], "
-     "$9::bigint[], $10, $11, $12::integer, $13::bigint, $14::integer)",
+    {"sf_batch",
+     "SELECT pos, outcome FROM sf_apply_batch($1::text[], $2::text[], $3::bigint[], $4::text[], "
+     "$5::text[], $6::bigint[], $7::integer[], $8::text[], $9::text[], $10::integer[], "
+     "$11::bigint[], $12::integer[], $13::text[], $14::bigint[], $15::integer, $16::boolean)",
      NPARAMS},
     {"sf_lock", "SELECT sf_lock_batch($1::text[], $2::text[])", 2},
     {"sf_mark", "SELECT sf_watermark($1, $2, $3::integer, $4::bigint)", 4},
@@ -51,65 +52,103 @@ int inv_text_array(char *buf, size_t size, const char *const *strs, size_t n)
     return (int)k;
 }
 
-/* Text-format parameters of one sf_apply call, in one allocation. */
-struct call {
-    const char *v[NPARAMS];
-    char num[5][24];
-    char *arrays; /* skus literal, then qtys literal */
+/* A growing PostgreSQL array literal: "{", elements, "}". */
+struct arr {
+    char *s;
+    size_t len, cap, n;
+    int oom;
 };
 
-static int call_build(struct call *c, const struct inv_item *it, long default_hold)
+static void arr_put(struct arr *a, const char *p, size_t len)
 {
-    const struct evt *e = it->ev;
-    memset(c, 0, sizeof(*c));
-    snprintf(c->num[0], sizeof(c->num[0]), "%lld", e->occurred_at_ms);
-    snprintf(c->num[1], sizeof(c->num[1]), "%lld",
-             e->type == EVT_STOCK_ADJUSTED ? e->delta : e->qty);
-    snprintf(c->num[2], sizeof(c->num[2]), "%lld", e->hold_seconds);
-    snprintf(c->num[3], sizeof(c->num[3]), "%d", (int)it->partition);
-    snprintf(c->num[4], sizeof(c->num[4]), "%lld", (long long)it->offset);
-    c->v[0] = e->type_name;
-    c->v[1] = e->event_id;
-    c->v[2] = c->num[0];
-    c->v[3] = e->order_id;
-    c->v[4] = e->sku;
-    c->v[5] = c->num[1];
-    c->v[6] = c->num[2];
-    c->v[9] = e->reason;
-    c->v[10] = it->topic;
-    c->v[11] = c->num[3];
-    c->v[12] = c->num[4];
-    if (e->n_lines) {
-        size_t cap = e->n_lines * (2 * 64 * 4 + 4) + e->n_lines * 24 + 8;
-        const char **skus = malloc(e->n_lines * sizeof(*skus));
-        c->arrays = malloc(cap);
-        if (!skus || !c->arrays) {
-            free(skus);
-            return -1;
+    if (a->oom)
+        return;
+    if (a->len + len + 2 > a->cap) {
+        size_t cap = a->cap ? a->cap : 256;
+        while (a->len + len + 2 > cap)
+            cap *= 2;
+        char *s = realloc(a->s, cap);
+        if (!s) {
+            a->oom = 1;
+            return;
         }
-        for (size_t i = 0; i < e->n_lines; i++)
-            skus[i] = e->lines[i].sku;
-        int k = inv_text_array(c->arrays, cap / 2, skus, e->n_lines);
-        free(skus);
-        if (k < 0)
-            return -1;
-        char *q = c->arrays + k + 1;
-        size_t qn = 0;
-        q[qn++] = '{';
-        for (size_t i = 0; i < e->n_lines; i++)
-            qn += (size_t)sprintf(q + qn, "%s%lld", i ? "," : "", e->lines[i].qty);
-        q[qn++] = '}';
-        q[qn] = '\0';
-        c->v[7] = c->arrays;
-        c->v[8] = q;
+        a->s = s;
+        a->cap = cap;
     }
-    return 0;
+    memcpy(a->s + a->len, p, len);
+    a->len += len;
+    a->s[a->len] = '\0';
 }
 
-static void call_release(struct call *c)
+static void arr_sep(struct arr *a)
 {
-    free(c->arrays);
-    c->arrays = NULL;
+    arr_put(a, a->n++ ? "," : "{", 1);
+}
+
+/* A text element (NULL for v == NULL), quoted and escaped. */
+static void arr_text(struct arr *a, const char *v)
+{
+    arr_sep(a);
+    if (!v) {
+        arr_put(a, "NULL", 4);
+        return;
+    }
+    arr_put(a, "\"", 1);
+    for (const char *p = v; *p;) {
+        size_t run = strcspn(p, "\"\\");
+        arr_put(a, p, run);
+        p += run;
+        if (*p) {
+            arr_put(a, "\\", 1);
+            arr_put(a, p++, 1);
+        }
+    }
+    arr_put(a, "\"", 1);
+}
+
+static void arr_int(struct arr *a, long long v)
+{
+    char num[24];
+    arr_sep(a);
+    arr_put(a, num, (size_t)snprintf(num, sizeof(num), "%lld", v));
+}
+
+static const char *arr_end(struct arr *a)
+{
+    arr_put(a, a->n ? "}" : "{}", a->n ? 1 : 2);
+    return a->oom ? NULL : a->s;
+}
+
+enum { A_TYPE, A_ID, A_MS, A_ORDER, A_SKU, A_QTY, A_HOLD, A_REASON, A_TOPIC, A_PART, A_OFF,
+       A_LEV, A_LSKU, A_LQTY, A_N };
+
+/* The sf_apply_batch parameters of items[0..n): one array per field. */
+static int batch_params(struct arr *a, const char **v, const struct inv_item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct inv_item *it = &items[i];
+        const struct evt *e = it->ev;
+        arr_text(&a[A_TYPE], e->type_name);
+        arr_text(&a[A_ID], e->event_id);
+        arr_int(&a[A_MS], e->occurred_at_ms);
+        arr_text(&a[A_ORDER], e->order_id);
+        arr_text(&a[A_SKU], e->sku);
+        arr_int(&a[A_QTY], e->type == EVT_STOCK_ADJUSTED ? e->delta : e->qty);
+        arr_int(&a[A_HOLD], e->hold_seconds);
+        arr_text(&a[A_REASON], e->reason);
+        arr_text(&a[A_TOPIC], it->topic);
+        arr_int(&a[A_PART], it->partition);
+        arr_int(&a[A_OFF], it->offset);
+        for (size_t l = 0; l < e->n_lines; l++) {
+            arr_int(&a[A_LEV], (long long)i + 1);
+            arr_text(&a[A_LSKU], e->lines[l].sku);
+            arr_int(&a[A_LQTY], e->lines[l].qty);
+        }
+    }
+    for (int k = 0; k < A_N; k++)
+        if (!(v[k] = arr_end(&a[k])))
+            return -1;
+    return 0;
 }
 
 /* Collects the batch's order ids and SKUs for sf_lock_batch, as literals. */
@@ -205,50 +244,48 @@ static int send_marks(PGconn *c, const struct inv_mark *marks, size_t nmarks)
     return 0;
 }
 
-static int send_batch(PGconn *c, struct inv_item *items, size_t n, long default_hold,
+static int send_batch(PGconn *c, struct inv_item *items, size_t n, long default_hold, int fast,
                       const struct inv_mark *marks, size_t nmarks)
 {
     char *olit = NULL, *slit = NULL, hold[24];
+    struct arr a[A_N] = {0};
+    const char *v[NPARAMS];
     int ok = 0;
     snprintf(hold, sizeof(hold), "%ld", default_hold);
-    if (lock_params(items, n, &olit, &slit))
+    v[A_N] = hold;
+    v[A_N + 1] = fast ? "true" : "false";
+    if (lock_params(items, n, &olit, &slit) || batch_params(a, v, items, n))
         goto out;
     const char *lp[2] = {olit, slit};
-    if (!PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
-        !PQsendQueryPrepared(c, "sf_lock", 2, lp, NULL, NULL, 0))
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        struct call call;
-        if (call_build(&call, &items[i], default_hold)) {
-            call_release(&call);
-            goto out;
-        }
-        call.v[13] = hold;
-        int sent = PQsendQueryPrepared(c, "sf_apply", NPARAMS, call.v, NULL, NULL, 0);
-        call_release(&call);
-        if (!sent || (i % 64 == 63 && flush_pipeline(c) < 0))
-            goto out;
-    }
-    if (send_marks(c, marks, nmarks) == 0 &&
+    if (PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
+        PQsendQueryPrepared(c, "sf_lock", 2, lp, NULL, NULL, 0) &&
+        PQsendQueryPrepared(c, "sf_batch", NPARAMS, v, NULL, NULL, 0) &&
+        send_marks(c, marks, nmarks) == 0 &&
         PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) && PQpipelineSync(c) &&
         flush_pipeline(c) == 0)
         ok = 1;
 out:
+    for (int k = 0; k < A_N; k++)
+        free(a[k].s);
     free(olit);
     free(slit);
     return ok ? 0 : -1;
 }
 
-/* Reads one command's result; keeps the first error. Returns 0, or -1 when
- * the connection gave nothing (lost). */
-static int read_one(PGconn *c, PGresult **first_err, struct inv_item *it)
+/* Reads one command's result; keeps the first error. With items, the
+ * result is sf_apply_batch's (pos, outcome) rows. Returns 0, or -1 when the
+ * connection gave nothing (lost). */
+static int read_one(PGconn *c, PGresult **first_err, struct inv_item *items, size_t n)
 {
     PGresult *r = PQgetResult(c);
     if (!r)
         return -1;
     ExecStatusType s = PQresultStatus(r);
-    if (s == PGRES_TUPLES_OK && it && PQntuples(r) == 1)
-        set_result(it, PQgetvalue(r, 0, 0));
+    for (int i = 0; s == PGRES_TUPLES_OK && items && i < PQntuples(r); i++) {
+        long pos = strtol(PQgetvalue(r, i, 0), NULL, 10);
+        if (pos >= 1 && (size_t)pos <= n)
+            set_result(&items[pos - 1], PQgetvalue(r, i, 1));
+    }
     if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK && !*first_err &&
         s != PGRES_PIPELINE_ABORTED)
         *first_err = r;
@@ -265,13 +302,12 @@ static enum pg_class read_batch(PGconn *c, struct inv_item *items, size_t n, siz
 {
     PGresult *first_err = NULL;
     enum pg_class cls = PG_OK;
-    int lost = read_one(c, &first_err, NULL) || read_one(c, &first_err, NULL);
-    for (size_t i = 0; i < n && !lost; i++)
-        lost = read_one(c, &first_err, &items[i]);
+    int lost = read_one(c, &first_err, NULL, 0) || read_one(c, &first_err, NULL, 0) ||
+               read_one(c, &first_err, items, n);
     for (size_t i = 0; i < nmarks && !lost; i++)
-        lost = read_one(c, &first_err, NULL);
+        lost = read_one(c, &first_err, NULL, 0);
     if (!lost)
-        lost = read_one(c, &first_err, NULL); /* COMMIT */
+        lost = read_one(c, &first_err, NULL, 0); /* COMMIT */
     if (!lost) {
         PGresult *sync = PQgetResult(c);
         lost = !sync || PQresultStatus(sync) != PGRES_PIPELINE_SYNC;
@@ -288,10 +324,14 @@ static enum pg_class read_batch(PGconn *c, struct inv_item *items, size_t n, siz
     return cls;
 }
 
+static enum pg_class apply_batch(struct pg *p, struct inv_item *items, size_t n,
+                                 long default_hold, int fast, const struct inv_mark *marks,
+                                 size_t nmarks, char *err, size_t errlen);
+
 enum pg_class inv_apply(struct pg *p, struct inv_item *items, size_t n, long default_hold,
                         char *err, size_t errlen)
 {
-    return inv_apply_marked(p, items, n, default_hold, NULL, 0, err, errlen);
+    return apply_batch(p, items, n, default_hold, 0, NULL, 0, err, errlen);
 }
 
 enum pg_class inv_mark(struct pg *p, const struct inv_mark *marks, size_t nmarks, char *err,
@@ -314,9 +354,9 @@ enum pg_class inv_mark(struct pg *p, const struct inv_mark *marks, size_t nmarks
     return c ? PG_OK : PG_OUTAGE;
 }
 
-enum pg_class inv_apply_marked(struct pg *p, struct inv_item *items, size_t n, long default_hold,
-                               const struct inv_mark *marks, size_t nmarks, char *err,
-                               size_t errlen)
+static enum pg_class apply_batch(struct pg *p, struct inv_item *items, size_t n,
+                                 long default_hold, int fast, const struct inv_mark *marks,
+                                 size_t nmarks, char *err, size_t errlen)
 {
     PGconn *c = pg_conn(p);
     if (!c) {
@@ -330,7 +370,7 @@ enum pg_class inv_apply_marked(struct pg *p, struct inv_item *items, size_t n, l
         return pg_classify(c, NULL);
     }
     enum pg_class cls;
-    if (send_batch(c, items, n, default_hold, marks, nmarks)) {
+    if (send_batch(c, items, n, default_hold, fast, marks, nmarks)) {
         pg_errline(c, NULL, err, errlen);
         cls = PQstatus(c) == CONNECTION_OK ? PG_ERROR : PG_OUTAGE;
     } else {
@@ -351,4 +391,11 @@ enum pg_class inv_apply_marked(struct pg *p, struct inv_item *items, size_t n, l
         }
     }
     return cls;
+}
+
+enum pg_class inv_apply_marked(struct pg *p, struct inv_item *items, size_t n, long default_hold,
+                               const struct inv_mark *marks, size_t nmarks, char *err,
+                               size_t errlen)
+{
+    return apply_batch(p, items, n, default_hold, 1, marks, nmarks, err, errlen);
 }

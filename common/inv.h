@@ -2,9 +2,10 @@
  *
  * A batch is one transaction sent through libpq pipeline mode: BEGIN, one
  * statement that locks every row the batch touches in a global order (so
- * concurrent batches queue instead of deadlocking), one sf_apply() call per
- * event (each a subtransaction, so a failing event rolls back only itself),
- * COMMIT. The per-event rules live in schemas/sql/002_apply.sql. */
+ * concurrent batches queue instead of deadlocking), one sf_apply_batch()
+ * call that takes the whole batch as arrays (set-based for the common
+ * events, a subtransaction per event for the rest, so a failing event rolls
+ * back only itself), COMMIT. The rules live in schemas/sql/00[23]_*.sql. */
 #ifndef STOCKFLOW_INV_H
 #define STOCKFLOW_INV_H
 
@@ -44,14 +45,17 @@ struct inv_mark {
 extern const struct pg_stmt inv_stmts[];
 extern const size_t inv_nstmts;
 
-/* Applies items[0..n) in one transaction. On PG_OK every item has res set
- * (the transaction committed). Otherwise nothing was committed: PG_OUTAGE
- * (reconnect), PG_TRANSIENT or PG_ERROR (the batch as a whole failed; err
- * says why; apply the items one by one to find the culprit). */
+/* Applies items[0..n) in one transaction, each event on its own through
+ * sf_apply (no set-based path: for finding the culprit after a batch failed).
+ * On PG_OK every item has res set (the transaction committed). Otherwise
+ * nothing was committed: PG_OUTAGE (reconnect), PG_TRANSIENT or PG_ERROR
+ * (err says why). */
 enum pg_class inv_apply(struct pg *p, struct inv_item *items, size_t n, long default_hold,
                         char *err, size_t errlen);
 
-/* Same, also advancing the watermarks marks[0..nmarks) in the transaction. */
+/* Applies a batch (set-based where it can), also advancing the watermarks
+ * marks[0..nmarks) in the transaction. Results as inv_apply; on PG_TRANSIENT
+ * or PG_ERROR apply the items one by one to find the culprit. */
 enum pg_class inv_apply_marked(struct pg *p, struct inv_item *items, size_t n, long default_hold,
                                const struct inv_mark *marks, size_t nmarks, char *err,
                                size_t errlen);

@@ -19,9 +19,11 @@ BEGIN
     PERFORM pg_advisory_xact_lock(h)
        FROM (SELECT DISTINCT hashtext(id) AS h FROM unnest(p_order_ids) id ORDER BY 1) s;
     PERFORM 1 FROM orders WHERE order_id = ANY (p_order_ids) ORDER BY order_id FOR UPDATE;
+    -- one IN over a UNION: an OR of two conditions would make PostgreSQL's
+    -- generic plan (chosen after a few calls) scan the whole stock table
     PERFORM 1 FROM stock
-      WHERE sku = ANY (p_skus)
-         OR sku IN (SELECT l.sku FROM order_lines l WHERE l.order_id = ANY (p_order_ids))
+      WHERE sku IN (SELECT unnest(p_skus)
+                    UNION SELECT l.sku FROM order_lines l WHERE l.order_id = ANY (p_order_ids))
       ORDER BY sku FOR UPDATE;
 END $$;
 
@@ -366,20 +368,24 @@ END $$;
 -- the database can be rebuilt from the ledger alone.
 
 -- SKUs an event touches: the order's lines (and the event's own) or its SKU.
+-- PL/pgSQL, not SQL, for this helper and the next: a SQL function that cannot
+-- be inlined is parsed and planned again on every call, PL/pgSQL caches the plan.
 CREATE OR REPLACE FUNCTION sf_touched(p_order_id text, p_sku text, p_skus text[])
-RETURNS text[] LANGUAGE sql STABLE AS $$
-    SELECT coalesce(array_agg(DISTINCT sku ORDER BY sku), '{}') FROM (
+RETURNS text[] LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(array_agg(DISTINCT sku ORDER BY sku), '{}') FROM (
         SELECT p_sku AS sku WHERE p_sku IS NOT NULL
         UNION ALL SELECT unnest(p_skus)
-        UNION ALL SELECT sku FROM order_lines WHERE order_id = p_order_id) t
-$$;
+        UNION ALL SELECT sku FROM order_lines WHERE order_id = p_order_id) t);
+END $$;
 
 CREATE OR REPLACE FUNCTION sf_stock_image(p_skus text[])
-RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT coalesce(jsonb_object_agg(sku, jsonb_build_object('on_hand', on_hand,
-                                                             'reserved', reserved)), '{}')
-      FROM stock WHERE sku = ANY (p_skus)
-$$;
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(jsonb_object_agg(sku, jsonb_build_object('on_hand', on_hand,
+                                                                    'reserved', reserved)), '{}')
+              FROM stock WHERE sku = ANY (p_skus));
+END $$;
 
 CREATE OR REPLACE FUNCTION sf_ledger(p_order_id text, p_skus text[], p_before jsonb,
                                      p_cause jsonb)

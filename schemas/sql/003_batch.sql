@@ -1,0 +1,280 @@
+-- stockflow 003: one call applies a whole batch.
+--
+-- sf_apply_batch takes a batch as parallel arrays (one element per event,
+-- lines flattened into p_line_*) and returns one (pos, outcome) row per
+-- event, outcomes as sf_apply returns them. Two set-based paths decide the
+-- common events with a few statements for the whole batch:
+--
+--   sf_fast_created  order.created for an order not seen before, every line a
+--                    known SKU not flagged oversold;
+--   sf_fast_settle   payment.succeeded, payment.failed, order.cancelled for an
+--                    order that is 'reserved' (the only facts it has are its
+--                    creation and its hold);
+--
+-- and sf_apply (002) applies every other event, one subtransaction each, in
+-- batch order, after them. The fast paths give each event exactly what
+-- sf_apply would give it when applied in this order (fast settlements, fast
+-- creations, the rest; each group in batch order): same state, same stock
+-- movement, same processed_events row, same ledger records (after-images
+-- computed per event). Settlements go first because they never take stock
+-- (a release, or a deduction of units already held), so an order created in
+-- the same batch sees at least the stock it would see in offset order. They take an event
+-- only where the set-based decision is provably the sequential one:
+--   - its order id and event id occur once in the batch (no other event of
+--     the batch can change what it sees), and it was not processed before;
+--   - a SKU whose batch demand fits its availability lets every reservation
+--     on it win; on a SKU where it does not ("contended"), single-line
+--     orders win in batch order while the running total fits, and the
+--     losers are taken only while no smaller order behind them could still
+--     fit (the winners used up all of it, or the loser is the first one);
+--     every other order touching a contended SKU goes to sf_apply;
+--   - a payment deducts on the fast path only when every SKU it touches has
+--     on_hand for all of the batch's fast payments on it.
+-- Callers hold the batch's locks (sf_lock_batch). p_fast = false applies
+-- every event through sf_apply (a worker's one-by-one fallback).
+
+CREATE OR REPLACE FUNCTION sf_fast_created(
+    p_type text[], p_event_id text[], p_ms bigint[], p_order_id text[], p_hold integer[],
+    p_topic text[], p_partition integer[], p_offset bigint[], p_line_ev integer[],
+    p_line_sku text[], p_line_qty bigint[], p_default_hold integer)
+RETURNS TABLE (pos integer, outcome text) LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY
+    WITH e AS (
+        SELECT u.*, count(*) OVER (PARTITION BY u.order_id) AS n_order,
+               count(*) OVER (PARTITION BY u.event_id) AS n_event
+          FROM unnest(p_type, p_event_id, p_ms, p_order_id, p_hold, p_topic, p_partition, p_offset)
+               WITH ORDINALITY AS u(type, event_id, ms, order_id, hold, topic, part, off, pos)),
+    c AS (
+        SELECT e.pos::integer AS pos, e.event_id, e.order_id, to_timestamp(e.ms / 1000.0) AS at,
+               coalesce(nullif(e.hold, 0), p_default_hold) AS hold, e.topic, e.part, e.off
+          FROM e
+         WHERE e.type = 'order.created' AND e.n_order = 1 AND e.n_event = 1
+           AND NOT EXISTS (SELECT 1 FROM processed_events pe WHERE pe.event_id = e.event_id)
+           AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = e.order_id)),
+    l AS (          -- lines, one per (event, sku), duplicates summed
+        SELECT c.pos, li.sku, sum(li.qty)::bigint AS qty
+          FROM unnest(p_line_ev, p_line_sku, p_line_qty) AS li(ev, sku, qty)
+          JOIN c ON c.pos = li.ev
+         GROUP BY c.pos, li.sku),
+    s AS (SELECT st.* FROM stock st WHERE st.sku IN (SELECT DISTINCT l.sku FROM l)),
+    ok AS (         -- every line a known SKU that is not oversold
+        SELECT l.pos, count(*) AS n_lines FROM l LEFT JOIN s ON s.sku = l.sku
+         GROUP BY l.pos HAVING bool_and(s.sku IS NOT NULL AND NOT s.oversold)),
+    dem AS (
+        SELECT l.sku, sum(l.qty) AS demand FROM l JOIN ok ON ok.pos = l.pos GROUP BY l.sku),
+    av AS (
+        SELECT s.sku, s.on_hand - s.reserved - s.safety_stock AS avail,
+               dem.demand > s.on_hand - s.reserved - s.safety_stock AS contended
+          FROM s JOIN dem ON dem.sku = s.sku),
+    oc AS (         -- per order: touches a contended SKU?
+        SELECT ok.pos, ok.n_lines, bool_or(av.contended) AS contended
+          FROM ok JOIN l ON l.pos = ok.pos JOIN av ON av.sku = l.sku
+         GROUP BY ok.pos, ok.n_lines),
+    run AS (        -- single-line orders on a contended SKU, in batch order
+        SELECT l.pos, l.sku, l.qty, av.avail,
+               sum(l.qty) OVER (PARTITION BY l.sku ORDER BY l.pos) AS cum
+          FROM oc JOIN l ON l.pos = oc.pos JOIN av ON av.sku = l.sku
+         WHERE oc.contended AND oc.n_lines = 1),
+    runw AS (
+        SELECT run.*, run.cum <= run.avail AS won,
+               coalesce(max(run.cum) FILTER (WHERE run.cum <= run.avail)
+                        OVER (PARTITION BY run.sku), 0) AS won_total
+          FROM run),
+    d AS (          -- the orders decided here, won or not
+        SELECT oc.pos, true AS won FROM oc WHERE NOT oc.contended
+        UNION ALL
+        SELECT runw.pos, runw.won FROM runw
+         WHERE runw.won OR runw.cum - runw.qty <= runw.avail OR runw.won_total = runw.avail),
+    dc AS (
+        SELECT c.*, d.won, CASE WHEN d.won THEN 'reserved' ELSE 'rejected' END AS state
+          FROM d JOIN c ON c.pos = d.pos),
+    dl AS (         -- per decided line: the SKU's reservations won up to and including it
+        SELECT dc.pos, l.sku, l.qty, dc.won,
+               sum(CASE WHEN dc.won THEN l.qty ELSE 0 END)
+                   OVER (PARTITION BY l.sku ORDER BY dc.pos) AS cum_won
+          FROM dc JOIN l ON l.pos = dc.pos),
+    io AS (
+        INSERT INTO orders (order_id, state, created, created_at, hold_seconds, expires_at,
+                            rejected)
+        SELECT dc.order_id, dc.state, true, dc.at, dc.hold,
+               dc.at + make_interval(secs => dc.hold), NOT dc.won
+          FROM dc ORDER BY dc.order_id
+        RETURNING *),
+    il AS (
+        INSERT INTO order_lines (order_id, sku, qty)
+        SELECT dc.order_id, l.sku, l.qty FROM dc JOIN l ON l.pos = dc.pos),
+    ip AS (
+        INSERT INTO processed_events (event_id, type, order_id, sku, topic, partition, "offset",
+                                      occurred_at, outcome, detail)
+        SELECT dc.event_id, 'order.created', dc.order_id, NULL, dc.topic, dc.part, dc.off,
+               dc.at, 'applied', dc.state
+          FROM dc),
+    us AS (
+        UPDATE stock st SET reserved = st.reserved + x.q, updated_at = now()
+          FROM (SELECT dl.sku, sum(dl.qty) AS q FROM dl WHERE dl.won GROUP BY dl.sku) x
+         WHERE st.sku = x.sku),
+    img AS (        -- the order's after-image, as sf_ledger writes it
+        SELECT io.order_id, to_jsonb(io) || jsonb_build_object('lines',
+                   (SELECT jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty) ORDER BY l.sku)
+                      FROM dc JOIN l ON l.pos = dc.pos WHERE dc.order_id = io.order_id)) AS j
+          FROM io),
+    lg AS (
+        INSERT INTO outbox (id, topic, key, payload)
+        SELECT q.n, 'inventory.ledger', q.sku,
+               jsonb_build_object('seq', q.n, 'key', q.sku,
+                   'stock', to_jsonb(s) || jsonb_build_object(
+                       'reserved', s.reserved + q.cum_won,
+                       'updated_at', CASE WHEN q.cum_won > 0 THEN now() ELSE s.updated_at END),
+                   'before', jsonb_build_object('on_hand', s.on_hand, 'reserved',
+                       s.reserved + q.cum_won - CASE WHEN q.won THEN q.qty ELSE 0 END),
+                   'order', img.j,
+                   'cause', jsonb_build_object('event_id', dc.event_id, 'type', 'order.created',
+                       'occurred_at', dc.at, 'topic', dc.topic, 'partition', dc.part,
+                       'offset', dc.off, 'outcome', 'applied:' || dc.state))
+          FROM (SELECT nextval('outbox_id_seq') AS n, o.*
+                  FROM (SELECT dl.* FROM dl ORDER BY dl.pos, dl.sku) o) q
+          JOIN dc ON dc.pos = q.pos
+          JOIN s ON s.sku = q.sku
+          JOIN img ON img.order_id = dc.order_id)
+    SELECT dc.pos, 'applied:' || dc.state FROM dc ORDER BY dc.pos;
+END $$;
+
+CREATE OR REPLACE FUNCTION sf_fast_settle(
+    p_type text[], p_event_id text[], p_ms bigint[], p_order_id text[], p_topic text[],
+    p_partition integer[], p_offset bigint[])
+RETURNS TABLE (pos integer, outcome text) LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY
+    WITH e AS (
+        SELECT u.*, count(*) OVER (PARTITION BY u.order_id) AS n_order,
+               count(*) OVER (PARTITION BY u.event_id) AS n_event
+          FROM unnest(p_type, p_event_id, p_ms, p_order_id, p_topic, p_partition, p_offset)
+               WITH ORDINALITY AS u(type, event_id, ms, order_id, topic, part, off, pos)),
+    c AS (
+        SELECT e.pos::integer AS pos, e.type, e.event_id, e.order_id,
+               to_timestamp(e.ms / 1000.0) AS at, e.topic, e.part, e.off,
+               CASE e.type WHEN 'payment.succeeded' THEN 'committed'
+                           WHEN 'payment.failed' THEN 'payment_failed'
+                           ELSE 'cancelled' END AS state
+          FROM e JOIN orders o ON o.order_id = e.order_id
+         WHERE e.type IN ('payment.succeeded', 'payment.failed', 'order.cancelled')
+           AND e.n_order = 1 AND e.n_event = 1 AND o.state = 'reserved'
+           AND NOT EXISTS (SELECT 1 FROM processed_events pe WHERE pe.event_id = e.event_id)),
+    l AS (
+        SELECT c.pos, ol.sku, ol.qty, c.state = 'committed' AS deduct
+          FROM c JOIN order_lines ol ON ol.order_id = c.order_id),
+    s AS (SELECT st.* FROM stock st WHERE st.sku IN (SELECT DISTINCT l.sku FROM l)),
+    bad AS (        -- SKUs where a fast deduction might not fit, or flagged oversold
+        SELECT s.sku FROM s
+          LEFT JOIN (SELECT l.sku, sum(l.qty) AS q FROM l WHERE l.deduct GROUP BY l.sku) x
+                 ON x.sku = s.sku
+         WHERE s.oversold OR s.on_hand < coalesce(x.q, 0)),
+    dc AS (
+        SELECT c.* FROM c
+         WHERE NOT EXISTS (SELECT 1 FROM l WHERE l.pos = c.pos AND l.sku IN (SELECT sku FROM bad))
+           AND NOT EXISTS (SELECT 1 FROM l WHERE l.pos = c.pos
+                            AND NOT EXISTS (SELECT 1 FROM s WHERE s.sku = l.sku))),
+    dl AS (
+        SELECT dc.pos, l.sku, l.qty, l.deduct,
+               sum(l.qty) OVER w AS cum_rel,
+               sum(CASE WHEN l.deduct THEN l.qty ELSE 0 END) OVER w AS cum_ded
+          FROM dc JOIN l ON l.pos = dc.pos
+        WINDOW w AS (PARTITION BY l.sku ORDER BY dc.pos)),
+    uo AS (
+        UPDATE orders o
+           SET state = dc.state, updated_at = now(),
+               paid_at = CASE WHEN dc.state = 'committed' THEN dc.at ELSE o.paid_at END,
+               last_paid_at = CASE WHEN dc.state = 'committed' THEN dc.at ELSE o.last_paid_at END,
+               failed_at = CASE WHEN dc.state = 'payment_failed' THEN dc.at ELSE o.failed_at END,
+               cancelled_at = CASE WHEN dc.state = 'cancelled' THEN dc.at ELSE o.cancelled_at END
+          FROM dc WHERE o.order_id = dc.order_id
+        RETURNING o.*),
+    ip AS (
+        INSERT INTO processed_events (event_id, type, order_id, sku, topic, partition, "offset",
+                                      occurred_at, outcome, detail)
+        SELECT dc.event_id, dc.type, dc.order_id, NULL, dc.topic, dc.part, dc.off, dc.at,
+               'applied', dc.state
+          FROM dc),
+    us AS (
+        UPDATE stock st
+           SET reserved = st.reserved - x.rel, on_hand = st.on_hand - x.ded,
+               committed_total = st.committed_total + x.ded, updated_at = now()
+          FROM (SELECT dl.sku, sum(dl.qty) AS rel,
+                       sum(CASE WHEN dl.deduct THEN dl.qty ELSE 0 END) AS ded
+                  FROM dl GROUP BY dl.sku) x
+         WHERE st.sku = x.sku),
+    img AS (
+        SELECT uo.order_id, to_jsonb(uo) || jsonb_build_object('lines',
+                   (SELECT jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty) ORDER BY l.sku)
+                      FROM dc JOIN l ON l.pos = dc.pos WHERE dc.order_id = uo.order_id)) AS j
+          FROM uo),
+    lg AS (
+        INSERT INTO outbox (id, topic, key, payload)
+        SELECT q.n, 'inventory.ledger', q.sku,
+               jsonb_build_object('seq', q.n, 'key', q.sku,
+                   'stock', to_jsonb(s) || jsonb_build_object(
+                       'on_hand', s.on_hand - q.cum_ded, 'reserved', s.reserved - q.cum_rel,
+                       'committed_total', s.committed_total + q.cum_ded, 'updated_at', now()),
+                   'before', jsonb_build_object(
+                       'on_hand', s.on_hand - q.cum_ded + CASE WHEN q.deduct THEN q.qty ELSE 0 END,
+                       'reserved', s.reserved - q.cum_rel + q.qty),
+                   'order', img.j,
+                   'cause', jsonb_build_object('event_id', dc.event_id, 'type', dc.type,
+                       'occurred_at', dc.at, 'topic', dc.topic, 'partition', dc.part,
+                       'offset', dc.off, 'outcome', 'applied:' || dc.state))
+          FROM (SELECT nextval('outbox_id_seq') AS n, o.*
+                  FROM (SELECT dl.* FROM dl ORDER BY dl.pos, dl.sku) o) q
+          JOIN dc ON dc.pos = q.pos
+          JOIN s ON s.sku = q.sku
+          JOIN img ON img.order_id = dc.order_id)
+    SELECT dc.pos, 'applied:' || dc.state FROM dc ORDER BY dc.pos;
+END $$;
+
+CREATE OR REPLACE FUNCTION sf_apply_batch(
+    p_type text[], p_event_id text[], p_ms bigint[], p_order_id text[], p_sku text[],
+    p_qty bigint[], p_hold integer[], p_reason text[], p_topic text[], p_partition integer[],
+    p_offset bigint[], p_line_ev integer[], p_line_sku text[], p_line_qty bigint[],
+    p_default_hold integer, p_fast boolean)
+RETURNS TABLE (pos integer, outcome text) LANGUAGE plpgsql AS $$
+DECLARE
+    v_pos integer[] := '{}';
+    v_out text[] := '{}';
+    r record;
+BEGIN
+    IF p_fast THEN
+        -- settlements first: they only ever make stock available (a release,
+        -- or a deduction of units already held), never take it
+        SELECT coalesce(array_agg(f.pos ORDER BY f.pos), '{}'),
+               coalesce(array_agg(f.outcome ORDER BY f.pos), '{}')
+          INTO v_pos, v_out
+          FROM sf_fast_settle(p_type, p_event_id, p_ms, p_order_id, p_topic, p_partition,
+                              p_offset) f;
+        SELECT v_pos || coalesce(array_agg(f.pos ORDER BY f.pos), '{}'),
+               v_out || coalesce(array_agg(f.outcome ORDER BY f.pos), '{}')
+          INTO v_pos, v_out
+          FROM sf_fast_created(p_type, p_event_id, p_ms, p_order_id, p_hold, p_topic,
+                               p_partition, p_offset, p_line_ev, p_line_sku, p_line_qty,
+                               p_default_hold) f;
+        RETURN QUERY SELECT * FROM unnest(v_pos, v_out);
+    END IF;
+    FOR r IN
+        SELECT u.*, ln.skus, ln.qtys
+          FROM unnest(p_type, p_event_id, p_ms, p_order_id, p_sku, p_qty, p_hold, p_reason,
+                      p_topic, p_partition, p_offset)
+               WITH ORDINALITY AS u(type, event_id, ms, order_id, sku, qty, hold, reason,
+                                    topic, part, off, pos)
+          LEFT JOIN (SELECT li.ev, array_agg(li.sku ORDER BY li.n) AS skus,
+                            array_agg(li.qty ORDER BY li.n) AS qtys
+                       FROM unnest(p_line_ev, p_line_sku, p_line_qty) WITH ORDINALITY
+                            AS li(ev, sku, qty, n)
+                      GROUP BY li.ev) ln ON ln.ev = u.pos
+         WHERE u.pos <> ALL (v_pos)
+         ORDER BY u.pos
+    LOOP
+        pos := r.pos;
+        outcome := sf_apply(r.type, r.event_id, r.ms, r.order_id, r.sku, r.qty, r.hold, r.skus,
+                            r.qtys, r.reason, r.topic, r.part, r.off, p_default_hold);
+        RETURN NEXT;
+    END LOOP;
+END $$;
