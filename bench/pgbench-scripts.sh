@@ -1,51 +1,63 @@
 # shellcheck shell=bash
 # bench/pgbench-scripts.sh: pgbench scripts that run the SQL stockflow runs
-# per event, for PostgreSQL's own ceiling (sourced by bench/run.sh).
+# per batch, for PostgreSQL's own ceiling (sourced by bench/run.sh).
 #
 #   pgb_scripts N DIR   writes DIR/pgb_single.sql (one event per transaction:
 #                       order.created, then payment.succeeded for that order,
-#                       each a bare SELECT sf_apply(...)) and DIR/pgb_batch.sql
-#                       (the workers' transaction shape, pipelined: BEGIN,
-#                       sf_lock_batch, N x sf_apply, COMMIT, once for N
-#                       order.created and once for their N payments).
+#                       each the transaction a worker sends for a batch of
+#                       one) and DIR/pgb_batch.sql (the same for N
+#                       order.created, then their N payments).
 #
-# Orders have 1-3 lines (qty 1-3) over sku-00001..sku-10000, derived from a
-# random :b per script run, so the lock set of a batch can be computed too.
+# A worker's transaction, pipelined: BEGIN; SELECT sf_lock_batch(order ids,
+# SKUs); SELECT * FROM sf_apply_batch(the events as arrays, ..., true);
+# COMMIT. Orders have 1-3 lines (qty 1-3) over sku-00001..sku-10000, derived
+# from a random :b per script run.
 
-# SQL of one sf_apply call; $1 = type, $2 = k (event of the batch), ids from :b.
-pgb_apply() {
-  local type=$1 k=$2 topic=inventory.orders lines='NULL::text[], NULL::bigint[]' suffix=c
-  if [[ $type == order.created ]]; then
-    lines="ARRAY(SELECT 'sku-' || lpad((((:b::bigint + $k * 7919 + l * 104729) % 10000) + 1)::text, 5, '0')
-                   FROM generate_series(1, 1 + (:b::bigint + $k) % 3) l),
-           ARRAY(SELECT 1 + ($k + l) % 3 FROM generate_series(1, 1 + (:b::bigint + $k) % 3) l)::bigint[]"
-  else
-    topic=inventory.payments suffix=p
+# SKU of line l of event k, and the lines of event k.
+PGB_SKU="'sku-' || lpad((((:b::bigint + k * 7919 + l * 104729) % 10000) + 1)::text, 5, '0')"
+PGB_LINES="generate_series(1, 1 + (:b::bigint + k) % 3) l"
+
+# pgb_txn TYPE FIRST LAST: the worker's transaction for events FIRST..LAST.
+pgb_txn() {
+  local type=$1 k0=$2 k1=$3 id topic=inventory.orders suffix=c skus lines
+  id="'pb-' || :client_id || '-' || :b || '-' || k"
+  skus="ARRAY(SELECT $PGB_SKU FROM generate_series($k0, $k1) k, $PGB_LINES)"
+  lines="ARRAY(SELECT k - $k0 + 1 FROM generate_series($k0, $k1) k, $PGB_LINES),
+  $skus, ARRAY(SELECT (1 + (k + l) % 3)::bigint FROM generate_series($k0, $k1) k, $PGB_LINES)"
+  if [[ $type == payment.succeeded ]]; then
+    topic=inventory.payments suffix=p skus="'{}'::text[]" lines="'{}'::integer[], '{}'::text[], '{}'::bigint[]"
   fi
-  cat <<EOF
-SELECT sf_apply('$type', 'pb-' || :client_id || '-' || :b || '-$k-$suffix',
-  (extract(epoch FROM clock_timestamp()) * 1000)::bigint, 'pb-' || :client_id || '-' || :b || '-$k',
-  NULL::text, NULL::bigint, NULL::integer, $lines, NULL::text, '$topic', :client_id, :b::bigint, 900);
-EOF
+  cat <<SQL
+BEGIN;
+SELECT sf_lock_batch(ARRAY(SELECT $id FROM generate_series($k0, $k1) k), $skus);
+SELECT count(*) FROM sf_apply_batch(
+  ARRAY(SELECT '$type' FROM generate_series($k0, $k1) k),
+  ARRAY(SELECT $id || '-$suffix' FROM generate_series($k0, $k1) k),
+  ARRAY(SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint FROM generate_series($k0, $k1) k),
+  ARRAY(SELECT $id FROM generate_series($k0, $k1) k),
+  ARRAY(SELECT NULL::text FROM generate_series($k0, $k1) k),
+  ARRAY(SELECT 0::bigint FROM generate_series($k0, $k1) k),
+  ARRAY(SELECT 0 FROM generate_series($k0, $k1) k),
+  ARRAY(SELECT NULL::text FROM generate_series($k0, $k1) k),
+  ARRAY(SELECT '$topic' FROM generate_series($k0, $k1) k),
+  ARRAY(SELECT :client_id::integer FROM generate_series($k0, $k1) k),
+  ARRAY(SELECT :b::bigint + k FROM generate_series($k0, $k1) k),
+  $lines, 900, true);
+COMMIT;
+SQL
 }
 
 pgb_scripts() { # N DIR
-  local n=$1 dir=$2 k t
-  { printf '%s\n' '\set b random(1, 1000000000000)'; pgb_apply order.created 0; pgb_apply payment.succeeded 0; } >"$dir/pgb_single.sql"
+  local n=$1 dir=$2 t
   {
     printf '%s\n' '\set b random(1, 1000000000000)' '\startpipeline'
-    for t in order.created payment.succeeded; do
-      echo 'BEGIN;'
-      if [[ $t == order.created ]]; then
-        echo "SELECT sf_lock_batch(ARRAY(SELECT 'pb-' || :client_id || '-' || :b || '-' || k FROM generate_series(1, $n) k),
-  ARRAY(SELECT 'sku-' || lpad((((:b::bigint + k * 7919 + l * 104729) % 10000) + 1)::text, 5, '0')
-          FROM generate_series(1, $n) k, generate_series(1, 1 + (:b::bigint + k) % 3) l));"
-      else
-        echo "SELECT sf_lock_batch(ARRAY(SELECT 'pb-' || :client_id || '-' || :b || '-' || k FROM generate_series(1, $n) k), '{}'::text[]);"
-      fi
-      for ((k = 1; k <= n; k++)); do pgb_apply "$t" "$k"; done
-      echo 'COMMIT;'
-    done
+    pgb_txn order.created 1 1
+    pgb_txn payment.succeeded 1 1
+    printf '%s\n' '\endpipeline'
+  } >"$dir/pgb_single.sql"
+  {
+    printf '%s\n' '\set b random(1, 1000000000000)' '\startpipeline'
+    for t in order.created payment.succeeded; do pgb_txn "$t" 1 "$n"; done
     printf '%s\n' '\endpipeline'
   } >"$dir/pgb_batch.sql"
 }

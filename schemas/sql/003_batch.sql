@@ -37,7 +37,10 @@ CREATE OR REPLACE FUNCTION sf_fast_created(
     p_type text[], p_event_id text[], p_ms bigint[], p_order_id text[], p_hold integer[],
     p_topic text[], p_partition integer[], p_offset bigint[], p_line_ev integer[],
     p_line_sku text[], p_line_qty bigint[], p_default_hold integer)
-RETURNS TABLE (pos integer, outcome text) LANGUAGE plpgsql AS $$
+RETURNS TABLE (pos integer, outcome text) LANGUAGE plpgsql
+-- the row estimates of a chain of CTEs are far too low; nested loops over
+-- them are quadratic. Tables are only read by index probes (= ANY) here.
+SET enable_nestloop = off AS $$
 BEGIN
     RETURN QUERY
     WITH e AS (
@@ -45,19 +48,24 @@ BEGIN
                count(*) OVER (PARTITION BY u.event_id) AS n_event
           FROM unnest(p_type, p_event_id, p_ms, p_order_id, p_hold, p_topic, p_partition, p_offset)
                WITH ORDINALITY AS u(type, event_id, ms, order_id, hold, topic, part, off, pos)),
+    seen AS (       -- index probes (= ANY), never a join against a big table
+        SELECT pe.event_id AS id FROM processed_events pe WHERE pe.event_id = ANY (p_event_id)
+        UNION ALL
+        SELECT o.order_id FROM orders o WHERE o.order_id = ANY (p_order_id)),
     c AS (
         SELECT e.pos::integer AS pos, e.event_id, e.order_id, to_timestamp(e.ms / 1000.0) AS at,
                coalesce(nullif(e.hold, 0), p_default_hold) AS hold, e.topic, e.part, e.off
           FROM e
+          LEFT JOIN seen se ON se.id = e.event_id
+          LEFT JOIN seen so ON so.id = e.order_id
          WHERE e.type = 'order.created' AND e.n_order = 1 AND e.n_event = 1
-           AND NOT EXISTS (SELECT 1 FROM processed_events pe WHERE pe.event_id = e.event_id)
-           AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = e.order_id)),
+           AND se.id IS NULL AND so.id IS NULL),
     l AS (          -- lines, one per (event, sku), duplicates summed
         SELECT c.pos, li.sku, sum(li.qty)::bigint AS qty
           FROM unnest(p_line_ev, p_line_sku, p_line_qty) AS li(ev, sku, qty)
           JOIN c ON c.pos = li.ev
          GROUP BY c.pos, li.sku),
-    s AS (SELECT st.* FROM stock st WHERE st.sku IN (SELECT DISTINCT l.sku FROM l)),
+    s AS (SELECT st.* FROM stock st WHERE st.sku = ANY (p_line_sku)),
     ok AS (         -- every line a known SKU that is not oversold
         SELECT l.pos, count(*) AS n_lines FROM l LEFT JOIN s ON s.sku = l.sku
          GROUP BY l.pos HAVING bool_and(s.sku IS NOT NULL AND NOT s.oversold)),
@@ -113,12 +121,13 @@ BEGIN
     us AS (
         UPDATE stock st SET reserved = st.reserved + x.q, updated_at = now()
           FROM (SELECT dl.sku, sum(dl.qty) AS q FROM dl WHERE dl.won GROUP BY dl.sku) x
-         WHERE st.sku = x.sku),
+         WHERE st.sku = x.sku AND st.sku = ANY (p_line_sku)),
     img AS (        -- the order's after-image, as sf_ledger writes it
-        SELECT io.order_id, to_jsonb(io) || jsonb_build_object('lines',
-                   (SELECT jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty) ORDER BY l.sku)
-                      FROM dc JOIN l ON l.pos = dc.pos WHERE dc.order_id = io.order_id)) AS j
-          FROM io),
+        SELECT io.order_id, to_jsonb(io) || jsonb_build_object('lines', x.lines) AS j
+          FROM io JOIN (SELECT dc.order_id, jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty)
+                                                      ORDER BY l.sku) AS lines
+                          FROM dc JOIN l ON l.pos = dc.pos GROUP BY dc.order_id) x
+            ON x.order_id = io.order_id),
     lg AS (
         INSERT INTO outbox (id, topic, key, payload)
         SELECT q.n, 'inventory.ledger', q.sku,
@@ -143,7 +152,8 @@ END $$;
 CREATE OR REPLACE FUNCTION sf_fast_settle(
     p_type text[], p_event_id text[], p_ms bigint[], p_order_id text[], p_topic text[],
     p_partition integer[], p_offset bigint[])
-RETURNS TABLE (pos integer, outcome text) LANGUAGE plpgsql AS $$
+RETURNS TABLE (pos integer, outcome text) LANGUAGE plpgsql
+SET enable_nestloop = off AS $$
 BEGIN
     RETURN QUERY
     WITH e AS (
@@ -151,30 +161,34 @@ BEGIN
                count(*) OVER (PARTITION BY u.event_id) AS n_event
           FROM unnest(p_type, p_event_id, p_ms, p_order_id, p_topic, p_partition, p_offset)
                WITH ORDINALITY AS u(type, event_id, ms, order_id, topic, part, off, pos)),
+    held AS (       -- index probes (= ANY), never a join against a big table
+        SELECT o.order_id FROM orders o
+         WHERE o.order_id = ANY (p_order_id) AND o.state = 'reserved'),
+    seen AS (SELECT pe.event_id FROM processed_events pe WHERE pe.event_id = ANY (p_event_id)),
     c AS (
         SELECT e.pos::integer AS pos, e.type, e.event_id, e.order_id,
                to_timestamp(e.ms / 1000.0) AS at, e.topic, e.part, e.off,
                CASE e.type WHEN 'payment.succeeded' THEN 'committed'
                            WHEN 'payment.failed' THEN 'payment_failed'
                            ELSE 'cancelled' END AS state
-          FROM e JOIN orders o ON o.order_id = e.order_id
+          FROM e JOIN held ON held.order_id = e.order_id
+          LEFT JOIN seen ON seen.event_id = e.event_id
          WHERE e.type IN ('payment.succeeded', 'payment.failed', 'order.cancelled')
-           AND e.n_order = 1 AND e.n_event = 1 AND o.state = 'reserved'
-           AND NOT EXISTS (SELECT 1 FROM processed_events pe WHERE pe.event_id = e.event_id)),
+           AND e.n_order = 1 AND e.n_event = 1 AND seen.event_id IS NULL),
+    ol AS (SELECT * FROM order_lines WHERE order_id = ANY (ARRAY(SELECT held.order_id FROM held))),
     l AS (
         SELECT c.pos, ol.sku, ol.qty, c.state = 'committed' AS deduct
-          FROM c JOIN order_lines ol ON ol.order_id = c.order_id),
-    s AS (SELECT st.* FROM stock st WHERE st.sku IN (SELECT DISTINCT l.sku FROM l)),
+          FROM c JOIN ol ON ol.order_id = c.order_id),
+    s AS (SELECT st.* FROM stock st WHERE st.sku = ANY (ARRAY(SELECT DISTINCT ol.sku FROM ol))),
     bad AS (        -- SKUs where a fast deduction might not fit, or flagged oversold
         SELECT s.sku FROM s
           LEFT JOIN (SELECT l.sku, sum(l.qty) AS q FROM l WHERE l.deduct GROUP BY l.sku) x
                  ON x.sku = s.sku
          WHERE s.oversold OR s.on_hand < coalesce(x.q, 0)),
-    dc AS (
-        SELECT c.* FROM c
-         WHERE NOT EXISTS (SELECT 1 FROM l WHERE l.pos = c.pos AND l.sku IN (SELECT sku FROM bad))
-           AND NOT EXISTS (SELECT 1 FROM l WHERE l.pos = c.pos
-                            AND NOT EXISTS (SELECT 1 FROM s WHERE s.sku = l.sku))),
+    skip AS (       -- orders with a line on such a SKU, or on one without a stock row
+        SELECT DISTINCT l.pos FROM l LEFT JOIN s ON s.sku = l.sku LEFT JOIN bad ON bad.sku = l.sku
+         WHERE s.sku IS NULL OR bad.sku IS NOT NULL),
+    dc AS (SELECT c.* FROM c LEFT JOIN skip ON skip.pos = c.pos WHERE skip.pos IS NULL),
     dl AS (
         SELECT dc.pos, l.sku, l.qty, l.deduct,
                sum(l.qty) OVER w AS cum_rel,
@@ -188,7 +202,7 @@ BEGIN
                last_paid_at = CASE WHEN dc.state = 'committed' THEN dc.at ELSE o.last_paid_at END,
                failed_at = CASE WHEN dc.state = 'payment_failed' THEN dc.at ELSE o.failed_at END,
                cancelled_at = CASE WHEN dc.state = 'cancelled' THEN dc.at ELSE o.cancelled_at END
-          FROM dc WHERE o.order_id = dc.order_id
+          FROM dc WHERE o.order_id = dc.order_id AND o.order_id = ANY (p_order_id)
         RETURNING o.*),
     ip AS (
         INSERT INTO processed_events (event_id, type, order_id, sku, topic, partition, "offset",
@@ -203,12 +217,13 @@ BEGIN
           FROM (SELECT dl.sku, sum(dl.qty) AS rel,
                        sum(CASE WHEN dl.deduct THEN dl.qty ELSE 0 END) AS ded
                   FROM dl GROUP BY dl.sku) x
-         WHERE st.sku = x.sku),
+         WHERE st.sku = x.sku AND st.sku = ANY (ARRAY(SELECT s.sku FROM s))),
     img AS (
-        SELECT uo.order_id, to_jsonb(uo) || jsonb_build_object('lines',
-                   (SELECT jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty) ORDER BY l.sku)
-                      FROM dc JOIN l ON l.pos = dc.pos WHERE dc.order_id = uo.order_id)) AS j
-          FROM uo),
+        SELECT uo.order_id, to_jsonb(uo) || jsonb_build_object('lines', x.lines) AS j
+          FROM uo JOIN (SELECT dc.order_id, jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty)
+                                                      ORDER BY l.sku) AS lines
+                          FROM dc JOIN l ON l.pos = dc.pos GROUP BY dc.order_id) x
+            ON x.order_id = uo.order_id),
     lg AS (
         INSERT INTO outbox (id, topic, key, payload)
         SELECT q.n, 'inventory.ledger', q.sku,
