@@ -407,18 +407,24 @@ static void finish(struct worker *w)
     w->n = 0;
 }
 
-/* Position of the consumer in a partition: the next offset it will read. */
-static int64_t read_position(struct worker *w, rd_kafka_topic_partition_t *tp, int64_t lo)
+/* Fills in the positions the consumer does not know yet (nothing read since
+ * the assignment) with the committed offsets (the low end when none), in one
+ * OffsetFetch request for all of them. Unknown ones stay negative. */
+static void fill_positions(struct worker *w, rd_kafka_topic_partition_list_t *parts)
 {
-    if (tp->offset >= 0)
-        return tp->offset;
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, tp->topic, tp->partition);
-    int64_t pos = -1;
-    if (!rd_kafka_committed(w->consumer, l, 2000))
-        pos = l->elems[0].offset >= 0 ? l->elems[0].offset : lo;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts->cnt);
+    for (int i = 0; i < parts->cnt; i++)
+        if (parts->elems[i].offset < 0)
+            rd_kafka_topic_partition_list_add(l, parts->elems[i].topic, parts->elems[i].partition);
+    if (l->cnt && !rd_kafka_committed(w->consumer, l, 2000)) {
+        for (int i = 0; i < l->cnt; i++) {
+            rd_kafka_topic_partition_t *tp =
+                rd_kafka_topic_partition_list_find(parts, l->elems[i].topic, l->elems[i].partition);
+            if (tp && !l->elems[i].err)
+                tp->offset = l->elems[i].offset >= 0 ? l->elems[i].offset : 0;
+        }
+    }
     rd_kafka_topic_partition_list_destroy(l);
-    return pos;
 }
 
 /* An idle payment consumer that has read everything in a partition counts
@@ -438,12 +444,12 @@ static void idle_watermarks(struct worker *w)
     int64_t t0 = now_ms();
     if (ends->cnt && rd_kafka_offsets_for_times(w->consumer, ends, 2000) == 0) {
         rd_kafka_position(w->consumer, parts);
+        fill_positions(w, parts);
         for (int i = 0; i < parts->cnt && n < MAX_BATCH_PARTS; i++) {
             rd_kafka_topic_partition_t *tp = &parts->elems[i], *end = &ends->elems[i];
             if (route_retry_step(tp->topic) || end->err || end->offset < 0)
                 continue;
-            int64_t pos = read_position(w, tp, 0);
-            if (pos >= 0 && pos >= end->offset)
+            if (tp->offset >= 0 && tp->offset >= end->offset)
                 w->marks[n++] = (struct inv_mark){w->role->group, tp->topic, tp->partition, t0};
         }
     }
