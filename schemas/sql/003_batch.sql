@@ -2,19 +2,23 @@
 --
 -- sf_apply_batch takes a batch as parallel arrays (one element per event,
 -- lines flattened into p_line_*) and returns one (pos, outcome) row per
--- event, outcomes as sf_apply returns them. Two set-based paths decide the
+-- event, outcomes as sf_apply returns them. Three set-based paths decide the
 -- common events with a few statements for the whole batch:
 --
---   sf_fast_created  order.created for an order not seen before, every line a
---                    known SKU not flagged oversold;
 --   sf_fast_settle   payment.succeeded, payment.failed, order.cancelled for an
 --                    order that is 'reserved' (the only facts it has are its
 --                    creation and its hold);
+--   sf_fast_unknown  the same events for an order not seen yet (rule 6);
+--   sf_fast_created  order.created for an order not seen before, or one whose
+--                    only facts are payments (a backlog read faster on the
+--                    payments topic), every line a known SKU not flagged
+--                    oversold;
 --
 -- and sf_apply (002) applies every other event, one subtransaction each, in
 -- batch order, after them. The fast paths give each event exactly what
 -- sf_apply would give it when applied in this order (fast settlements, fast
--- creations, the rest; each group in batch order): same state, same stock
+-- events of unknown orders, fast creations, the rest; each group in batch
+-- order): same state, same stock
 -- movement, same processed_events row, same ledger records (after-images
 -- computed per event). Settlements go first because they never take stock
 -- (a release, or a deduction of units already held), so an order created in
@@ -49,17 +53,19 @@ BEGIN
           FROM unnest(p_type, p_event_id, p_ms, p_order_id, p_hold, p_topic, p_partition, p_offset)
                WITH ORDINALITY AS u(type, event_id, ms, order_id, hold, topic, part, off, pos)),
     seen AS (       -- index probes (= ANY), never a join against a big table
-        SELECT pe.event_id AS id FROM processed_events pe WHERE pe.event_id = ANY (p_event_id)
-        UNION ALL
-        SELECT o.order_id FROM orders o WHERE o.order_id = ANY (p_order_id)),
-    c AS (
+        SELECT pe.event_id FROM processed_events pe WHERE pe.event_id = ANY (p_event_id)),
+    known AS (SELECT o.* FROM orders o WHERE o.order_id = ANY (p_order_id)),
+    c AS (          -- a new order, or one whose only facts are payments (rule 6)
         SELECT e.pos::integer AS pos, e.event_id, e.order_id, to_timestamp(e.ms / 1000.0) AS at,
-               coalesce(nullif(e.hold, 0), p_default_hold) AS hold, e.topic, e.part, e.off
+               coalesce(nullif(e.hold, 0), p_default_hold) AS hold, e.topic, e.part, e.off,
+               k.order_id IS NOT NULL AS paid, k.paid_at, k.cancelled_at
           FROM e
-          LEFT JOIN seen se ON se.id = e.event_id
-          LEFT JOIN seen so ON so.id = e.order_id
+          LEFT JOIN seen ON seen.event_id = e.event_id
+          LEFT JOIN known k ON k.order_id = e.order_id
          WHERE e.type = 'order.created' AND e.n_order = 1 AND e.n_event = 1
-           AND se.id IS NULL AND so.id IS NULL),
+           AND seen.event_id IS NULL
+           AND (k.order_id IS NULL
+                OR (NOT k.created AND k.paid_at IS NOT NULL AND k.cancelled_at IS NULL))),
     l AS (          -- lines, one per (event, sku), duplicates summed
         SELECT c.pos, li.sku, sum(li.qty)::bigint AS qty
           FROM unnest(p_line_ev, p_line_sku, p_line_qty) AS li(ev, sku, qty)
@@ -94,21 +100,31 @@ BEGIN
         UNION ALL
         SELECT runw.pos, runw.won FROM runw
          WHERE runw.won OR runw.cum - runw.qty <= runw.avail OR runw.won_total = runw.avail),
-    dc AS (
-        SELECT c.*, d.won, CASE WHEN d.won THEN 'reserved' ELSE 'rejected' END AS state
+    dc AS (         -- a paid order takes its units at once (committed) or needs a refund
+        SELECT c.*, d.won,
+               CASE WHEN d.won AND c.paid THEN 'committed' WHEN d.won THEN 'reserved'
+                    WHEN c.paid THEN 'refund_required' ELSE 'rejected' END AS state
           FROM d JOIN c ON c.pos = d.pos),
-    dl AS (         -- per decided line: the SKU's reservations won up to and including it
-        SELECT dc.pos, l.sku, l.qty, dc.won,
-               sum(CASE WHEN dc.won THEN l.qty ELSE 0 END)
-                   OVER (PARTITION BY l.sku ORDER BY dc.pos) AS cum_won
-          FROM dc JOIN l ON l.pos = dc.pos),
+    dl AS (         -- per decided line: the SKU's reservations and deductions up to it
+        SELECT dc.pos, l.sku, l.qty, dc.won, dc.paid,
+               sum(CASE WHEN dc.won AND NOT dc.paid THEN l.qty ELSE 0 END) OVER w AS cum_res,
+               sum(CASE WHEN dc.won AND dc.paid THEN l.qty ELSE 0 END) OVER w AS cum_ded
+          FROM dc JOIN l ON l.pos = dc.pos
+        WINDOW w AS (PARTITION BY l.sku ORDER BY dc.pos)),
     io AS (
         INSERT INTO orders (order_id, state, created, created_at, hold_seconds, expires_at,
                             rejected)
         SELECT dc.order_id, dc.state, true, dc.at, dc.hold,
                dc.at + make_interval(secs => dc.hold), NOT dc.won
-          FROM dc ORDER BY dc.order_id
+          FROM dc WHERE NOT dc.paid ORDER BY dc.order_id
         RETURNING *),
+    uo AS (
+        UPDATE orders o
+           SET created = true, created_at = dc.at, hold_seconds = dc.hold,
+               expires_at = dc.at + make_interval(secs => dc.hold), state = dc.state,
+               updated_at = now()
+          FROM dc WHERE dc.paid AND o.order_id = dc.order_id AND o.order_id = ANY (p_order_id)
+        RETURNING o.*),
     il AS (
         INSERT INTO order_lines (order_id, sku, qty)
         SELECT dc.order_id, l.sku, l.qty FROM dc JOIN l ON l.pos = dc.pos),
@@ -119,32 +135,60 @@ BEGIN
                dc.at, 'applied', dc.state
           FROM dc),
     us AS (
-        UPDATE stock st SET reserved = st.reserved + x.q, updated_at = now()
-          FROM (SELECT dl.sku, sum(dl.qty) AS q FROM dl WHERE dl.won GROUP BY dl.sku) x
+        UPDATE stock st
+           SET reserved = st.reserved + x.r, on_hand = st.on_hand - x.d,
+               committed_total = st.committed_total + x.d, updated_at = now()
+          FROM (SELECT dl.sku, sum(CASE WHEN dl.paid THEN 0 ELSE dl.qty END) AS r,
+                       sum(CASE WHEN dl.paid THEN dl.qty ELSE 0 END) AS d
+                  FROM dl WHERE dl.won GROUP BY dl.sku) x
          WHERE st.sku = x.sku AND st.sku = ANY (p_line_sku)),
+    lines AS (
+        SELECT dc.order_id, jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty)
+                                      ORDER BY l.sku) AS j
+          FROM dc JOIN l ON l.pos = dc.pos GROUP BY dc.order_id),
     img AS (        -- the order's after-image, as sf_ledger writes it
-        SELECT io.order_id, to_jsonb(io) || jsonb_build_object('lines', x.lines) AS j
-          FROM io JOIN (SELECT dc.order_id, jsonb_agg(jsonb_build_object('sku', l.sku, 'qty', l.qty)
-                                                      ORDER BY l.sku) AS lines
-                          FROM dc JOIN l ON l.pos = dc.pos GROUP BY dc.order_id) x
-            ON x.order_id = io.order_id),
+        SELECT o.order_id, to_jsonb(o) || jsonb_build_object('lines', lines.j) AS j,
+               o.paid_at, o.cancelled_at, o.expires_at, lines.j AS lines
+          FROM (SELECT * FROM io UNION ALL SELECT * FROM uo) o
+          JOIN lines ON lines.order_id = o.order_id),
+    rec AS (        -- outbox rows in the order sf_apply writes them: the refund alert
+                    -- (sf_settle), then one ledger record per SKU
+        SELECT dc.pos, 0 AS kind, NULL::text AS sku, NULL::bigint AS qty, false AS won,
+               0::numeric AS cum_res, 0::numeric AS cum_ded
+          FROM dc WHERE dc.state = 'refund_required'
+        UNION ALL
+        SELECT dl.pos, 1, dl.sku, dl.qty, dl.won AND NOT dl.paid, dl.cum_res, dl.cum_ded FROM dl),
     lg AS (
         INSERT INTO outbox (id, topic, key, payload)
-        SELECT q.n, 'inventory.ledger', q.sku,
-               jsonb_build_object('seq', q.n, 'key', q.sku,
+        SELECT q.n, CASE q.kind WHEN 0 THEN 'inventory.alerts' ELSE 'inventory.ledger' END,
+               CASE q.kind WHEN 0 THEN 'refund_required:' || dc.order_id ELSE q.sku END,
+               CASE q.kind WHEN 0 THEN jsonb_build_object(
+                   'alert_id', 'refund_required:' || dc.order_id, 'kind', 'refund_required',
+                   'severity', 'warning',
+                   'summary', format('order %s was paid but cannot be fulfilled: refund required',
+                                     dc.order_id),
+                   'occurred_at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                   'details', jsonb_build_object('order_id', dc.order_id, 'lines', img.lines,
+                       'paid_at', img.paid_at, 'cancelled_at', img.cancelled_at,
+                       'expires_at', img.expires_at))
+               ELSE jsonb_build_object('seq', q.n, 'key', q.sku,
                    'stock', to_jsonb(s) || jsonb_build_object(
-                       'reserved', s.reserved + q.cum_won,
-                       'updated_at', CASE WHEN q.cum_won > 0 THEN now() ELSE s.updated_at END),
-                   'before', jsonb_build_object('on_hand', s.on_hand, 'reserved',
-                       s.reserved + q.cum_won - CASE WHEN q.won THEN q.qty ELSE 0 END),
+                       'reserved', s.reserved + q.cum_res, 'on_hand', s.on_hand - q.cum_ded,
+                       'committed_total', s.committed_total + q.cum_ded,
+                       'updated_at', CASE WHEN q.cum_res + q.cum_ded > 0 THEN now()
+                                          ELSE s.updated_at END),
+                   'before', jsonb_build_object(
+                       'on_hand', s.on_hand - q.cum_ded
+                                  + CASE WHEN dc.won AND dc.paid THEN q.qty ELSE 0 END,
+                       'reserved', s.reserved + q.cum_res - CASE WHEN q.won THEN q.qty ELSE 0 END),
                    'order', img.j,
                    'cause', jsonb_build_object('event_id', dc.event_id, 'type', 'order.created',
                        'occurred_at', dc.at, 'topic', dc.topic, 'partition', dc.part,
-                       'offset', dc.off, 'outcome', 'applied:' || dc.state))
+                       'offset', dc.off, 'outcome', 'applied:' || dc.state)) END
           FROM (SELECT nextval('outbox_id_seq') AS n, o.*
-                  FROM (SELECT dl.* FROM dl ORDER BY dl.pos, dl.sku) o) q
+                  FROM (SELECT rec.* FROM rec ORDER BY rec.pos, rec.kind, rec.sku) o) q
           JOIN dc ON dc.pos = q.pos
-          JOIN s ON s.sku = q.sku
+          LEFT JOIN s ON s.sku = q.sku
           JOIN img ON img.order_id = dc.order_id)
     SELECT dc.pos, 'applied:' || dc.state FROM dc ORDER BY dc.pos;
 END $$;
@@ -246,6 +290,63 @@ BEGIN
     SELECT dc.pos, 'applied:' || dc.state FROM dc ORDER BY dc.pos;
 END $$;
 
+CREATE OR REPLACE FUNCTION sf_fast_unknown(
+    p_type text[], p_event_id text[], p_ms bigint[], p_order_id text[], p_topic text[],
+    p_partition integer[], p_offset bigint[])
+RETURNS TABLE (pos integer, outcome text) LANGUAGE plpgsql
+SET enable_nestloop = off AS $$
+BEGIN
+    RETURN QUERY
+    WITH e AS (
+        SELECT u.*, count(*) OVER (PARTITION BY u.order_id) AS n_order,
+               count(*) OVER (PARTITION BY u.event_id) AS n_event
+          FROM unnest(p_type, p_event_id, p_ms, p_order_id, p_topic, p_partition, p_offset)
+               WITH ORDINALITY AS u(type, event_id, ms, order_id, topic, part, off, pos)),
+    seen AS (SELECT pe.event_id FROM processed_events pe WHERE pe.event_id = ANY (p_event_id)),
+    known AS (SELECT o.order_id FROM orders o WHERE o.order_id = ANY (p_order_id)),
+    dc AS (         -- rule 6: the first event of an order that was not created yet
+        SELECT e.pos::integer AS pos, e.type, e.event_id, e.order_id,
+               to_timestamp(e.ms / 1000.0) AS at, e.topic, e.part, e.off,
+               CASE e.type WHEN 'payment.succeeded' THEN 'awaiting_order'
+                           WHEN 'payment.failed' THEN 'payment_failed'
+                           ELSE 'cancelled' END AS state
+          FROM e
+          LEFT JOIN seen ON seen.event_id = e.event_id
+          LEFT JOIN known ON known.order_id = e.order_id
+         WHERE e.type IN ('payment.succeeded', 'payment.failed', 'order.cancelled')
+           AND e.n_order = 1 AND e.n_event = 1 AND seen.event_id IS NULL
+           AND known.order_id IS NULL),
+    io AS (
+        INSERT INTO orders (order_id, state, created, paid_at, last_paid_at, failed_at,
+                            cancelled_at)
+        SELECT dc.order_id, dc.state, false,
+               CASE WHEN dc.state = 'awaiting_order' THEN dc.at END,
+               CASE WHEN dc.state = 'awaiting_order' THEN dc.at END,
+               CASE WHEN dc.state = 'payment_failed' THEN dc.at END,
+               CASE WHEN dc.state = 'cancelled' THEN dc.at END
+          FROM dc ORDER BY dc.order_id
+        RETURNING *),
+    ip AS (
+        INSERT INTO processed_events (event_id, type, order_id, sku, topic, partition, "offset",
+                                      occurred_at, outcome, detail)
+        SELECT dc.event_id, dc.type, dc.order_id, NULL, dc.topic, dc.part, dc.off, dc.at,
+               'applied', dc.state
+          FROM dc),
+    lg AS (         -- no stock touched: one ledger record keyed by the order
+        INSERT INTO outbox (id, topic, key, payload)
+        SELECT q.n, 'inventory.ledger', 'order:' || q.order_id,
+               jsonb_build_object('seq', q.n, 'key', 'order:' || q.order_id, 'stock', NULL,
+                   'before', NULL,
+                   'order', to_jsonb(io) || jsonb_build_object('lines', '[]'::jsonb),
+                   'cause', jsonb_build_object('event_id', q.event_id, 'type', q.type,
+                       'occurred_at', q.at, 'topic', q.topic, 'partition', q.part,
+                       'offset', q.off, 'outcome', 'applied:' || q.state))
+          FROM (SELECT nextval('outbox_id_seq') AS n, o.*
+                  FROM (SELECT dc.* FROM dc ORDER BY dc.pos) o) q
+          JOIN io ON io.order_id = q.order_id)
+    SELECT dc.pos, 'applied:' || dc.state FROM dc ORDER BY dc.pos;
+END $$;
+
 CREATE OR REPLACE FUNCTION sf_apply_batch(
     p_type text[], p_event_id text[], p_ms bigint[], p_order_id text[], p_sku text[],
     p_qty bigint[], p_hold integer[], p_reason text[], p_topic text[], p_partition integer[],
@@ -265,6 +366,11 @@ BEGIN
           INTO v_pos, v_out
           FROM sf_fast_settle(p_type, p_event_id, p_ms, p_order_id, p_topic, p_partition,
                               p_offset) f;
+        SELECT v_pos || coalesce(array_agg(f.pos ORDER BY f.pos), '{}'),
+               v_out || coalesce(array_agg(f.outcome ORDER BY f.pos), '{}')
+          INTO v_pos, v_out
+          FROM sf_fast_unknown(p_type, p_event_id, p_ms, p_order_id, p_topic, p_partition,
+                               p_offset) f;
         SELECT v_pos || coalesce(array_agg(f.pos ORDER BY f.pos), '{}'),
                v_out || coalesce(array_agg(f.outcome ORDER BY f.pos), '{}')
           INTO v_pos, v_out
