@@ -53,7 +53,7 @@ extern const size_t inv_nstmts;
 enum pg_class inv_apply(struct pg *p, struct inv_item *items, size_t n, long default_hold,
                         char *err, size_t errlen);
 
-/* Applies a batch (set-based where it can), also advancing the watermarks
+/* Applies a batch (set-based where it can when n > 1), also advancing the watermarks
  * marks[0..nmarks) in the transaction. Results as inv_apply; on PG_TRANSIENT
  * or PG_ERROR apply the items one by one to find the culprit. */
 enum pg_class inv_apply_marked(struct pg *p, struct inv_item *items, size_t n, long default_hold,

@@ -44,12 +44,14 @@ CREATE OR REPLACE FUNCTION sf_fast_created(
 RETURNS TABLE (pos integer, outcome text) LANGUAGE plpgsql
 -- the row estimates of a chain of CTEs are far too low; nested loops over
 -- them are quadratic. Tables are only read by index probes (= ANY) here.
-SET enable_nestloop = off AS $$
+-- Planning these statements costs more than running them for a few events:
+-- one generic plan, made once per session.
+SET enable_nestloop = off SET plan_cache_mode = force_generic_plan AS $$
 BEGIN
     RETURN QUERY
     WITH e AS (
-        SELECT u.*, count(*) OVER (PARTITION BY u.order_id) AS n_order,
-               count(*) OVER (PARTITION BY u.event_id) AS n_event
+        SELECT u.*, count(u.type) OVER (PARTITION BY u.order_id) AS n_order,
+               count(u.type) OVER (PARTITION BY u.event_id) AS n_event
           FROM unnest(p_type, p_event_id, p_ms, p_order_id, p_hold, p_topic, p_partition, p_offset)
                WITH ORDINALITY AS u(type, event_id, ms, order_id, hold, topic, part, off, pos)),
     seen AS (       -- index probes (= ANY), never a join against a big table
@@ -197,12 +199,12 @@ CREATE OR REPLACE FUNCTION sf_fast_settle(
     p_type text[], p_event_id text[], p_ms bigint[], p_order_id text[], p_topic text[],
     p_partition integer[], p_offset bigint[])
 RETURNS TABLE (pos integer, outcome text) LANGUAGE plpgsql
-SET enable_nestloop = off AS $$
+SET enable_nestloop = off SET plan_cache_mode = force_generic_plan AS $$
 BEGIN
     RETURN QUERY
     WITH e AS (
-        SELECT u.*, count(*) OVER (PARTITION BY u.order_id) AS n_order,
-               count(*) OVER (PARTITION BY u.event_id) AS n_event
+        SELECT u.*, count(u.type) OVER (PARTITION BY u.order_id) AS n_order,
+               count(u.type) OVER (PARTITION BY u.event_id) AS n_event
           FROM unnest(p_type, p_event_id, p_ms, p_order_id, p_topic, p_partition, p_offset)
                WITH ORDINALITY AS u(type, event_id, ms, order_id, topic, part, off, pos)),
     held AS (       -- index probes (= ANY), never a join against a big table
@@ -294,12 +296,12 @@ CREATE OR REPLACE FUNCTION sf_fast_unknown(
     p_type text[], p_event_id text[], p_ms bigint[], p_order_id text[], p_topic text[],
     p_partition integer[], p_offset bigint[])
 RETURNS TABLE (pos integer, outcome text) LANGUAGE plpgsql
-SET enable_nestloop = off AS $$
+SET enable_nestloop = off SET plan_cache_mode = force_generic_plan AS $$
 BEGIN
     RETURN QUERY
     WITH e AS (
-        SELECT u.*, count(*) OVER (PARTITION BY u.order_id) AS n_order,
-               count(*) OVER (PARTITION BY u.event_id) AS n_event
+        SELECT u.*, count(u.type) OVER (PARTITION BY u.order_id) AS n_order,
+               count(u.type) OVER (PARTITION BY u.event_id) AS n_event
           FROM unnest(p_type, p_event_id, p_ms, p_order_id, p_topic, p_partition, p_offset)
                WITH ORDINALITY AS u(type, event_id, ms, order_id, topic, part, off, pos)),
     seen AS (SELECT pe.event_id FROM processed_events pe WHERE pe.event_id = ANY (p_event_id)),
@@ -347,38 +349,17 @@ BEGIN
     SELECT dc.pos, 'applied:' || dc.state FROM dc ORDER BY dc.pos;
 END $$;
 
-CREATE OR REPLACE FUNCTION sf_apply_batch(
+-- Applies through sf_apply, in batch order, the events of round p_round (all
+-- when NULL) that p_done does not mark.
+CREATE OR REPLACE FUNCTION sf_batch_rest(
     p_type text[], p_event_id text[], p_ms bigint[], p_order_id text[], p_sku text[],
     p_qty bigint[], p_hold integer[], p_reason text[], p_topic text[], p_partition integer[],
     p_offset bigint[], p_line_ev integer[], p_line_sku text[], p_line_qty bigint[],
-    p_default_hold integer, p_fast boolean)
+    p_default_hold integer, p_rank integer[], p_round integer, p_done boolean[])
 RETURNS TABLE (pos integer, outcome text) LANGUAGE plpgsql AS $$
 DECLARE
-    v_pos integer[] := '{}';
-    v_out text[] := '{}';
     r record;
 BEGIN
-    IF p_fast THEN
-        -- settlements first: they only ever make stock available (a release,
-        -- or a deduction of units already held), never take it
-        SELECT coalesce(array_agg(f.pos ORDER BY f.pos), '{}'),
-               coalesce(array_agg(f.outcome ORDER BY f.pos), '{}')
-          INTO v_pos, v_out
-          FROM sf_fast_settle(p_type, p_event_id, p_ms, p_order_id, p_topic, p_partition,
-                              p_offset) f;
-        SELECT v_pos || coalesce(array_agg(f.pos ORDER BY f.pos), '{}'),
-               v_out || coalesce(array_agg(f.outcome ORDER BY f.pos), '{}')
-          INTO v_pos, v_out
-          FROM sf_fast_unknown(p_type, p_event_id, p_ms, p_order_id, p_topic, p_partition,
-                               p_offset) f;
-        SELECT v_pos || coalesce(array_agg(f.pos ORDER BY f.pos), '{}'),
-               v_out || coalesce(array_agg(f.outcome ORDER BY f.pos), '{}')
-          INTO v_pos, v_out
-          FROM sf_fast_created(p_type, p_event_id, p_ms, p_order_id, p_hold, p_topic,
-                               p_partition, p_offset, p_line_ev, p_line_sku, p_line_qty,
-                               p_default_hold) f;
-        RETURN QUERY SELECT * FROM unnest(v_pos, v_out);
-    END IF;
     FOR r IN
         SELECT u.*, ln.skus, ln.qtys
           FROM unnest(p_type, p_event_id, p_ms, p_order_id, p_sku, p_qty, p_hold, p_reason,
@@ -390,7 +371,8 @@ BEGIN
                        FROM unnest(p_line_ev, p_line_sku, p_line_qty) WITH ORDINALITY
                             AS li(ev, sku, qty, n)
                       GROUP BY li.ev) ln ON ln.ev = u.pos
-         WHERE u.pos <> ALL (v_pos)
+         WHERE (p_round IS NULL OR p_rank[u.pos] = p_round)
+           AND NOT coalesce(p_done[u.pos], false)
          ORDER BY u.pos
     LOOP
         pos := r.pos;
@@ -398,4 +380,77 @@ BEGIN
                             r.qtys, r.reason, r.topic, r.part, r.off, p_default_hold);
         RETURN NEXT;
     END LOOP;
+END $$;
+
+CREATE OR REPLACE FUNCTION sf_apply_batch(
+    p_type text[], p_event_id text[], p_ms bigint[], p_order_id text[], p_sku text[],
+    p_qty bigint[], p_hold integer[], p_reason text[], p_topic text[], p_partition integer[],
+    p_offset bigint[], p_line_ev integer[], p_line_sku text[], p_line_qty bigint[],
+    p_default_hold integer, p_fast boolean)
+RETURNS TABLE (pos integer, outcome text) LANGUAGE plpgsql AS $$
+DECLARE
+    v_rank integer[];       -- per event: its place among its order's events
+    v_done boolean[] := '{}';
+    v_t text[];
+    v_round integer := 1;
+    v_rounds integer := 1;
+    r record;
+BEGIN
+    IF p_fast THEN
+        -- rounds: the first event of every order, then the second, ...; the
+        -- fast paths take one event per order, so a batch holding an order's
+        -- creation and its cancellation still decides both set-based
+        SELECT array_agg(x.rk ORDER BY x.ord), coalesce(max(x.rk), 1) INTO v_rank, v_rounds
+          FROM (SELECT u.ord, CASE WHEN u.order_id IS NULL THEN 1
+                                   ELSE row_number() OVER (PARTITION BY u.order_id ORDER BY u.ord)
+                              END::integer AS rk
+                  FROM unnest(p_order_id) WITH ORDINALITY AS u(order_id, ord)) x;
+    ELSE
+        v_rounds := 0;
+    END IF;
+    WHILE v_round <= v_rounds LOOP
+        -- this round's events keep their type, the others none: no path takes them
+        v_t := ARRAY(SELECT CASE WHEN u.rk = v_round THEN u.t END
+                       FROM unnest(p_type, v_rank) WITH ORDINALITY AS u(t, rk, ord)
+                      ORDER BY u.ord);
+        -- settlements first: they only ever make stock available (a release,
+        -- or a deduction of units already held), never take it
+        FOR r IN
+            SELECT f.pos, f.outcome FROM sf_fast_settle(v_t, p_event_id, p_ms, p_order_id,
+                                                        p_topic, p_partition, p_offset) f
+            UNION ALL
+            SELECT f.pos, f.outcome FROM sf_fast_unknown(v_t, p_event_id, p_ms, p_order_id,
+                                                         p_topic, p_partition, p_offset) f
+        LOOP
+            v_done[r.pos] := true;
+            pos := r.pos;
+            outcome := r.outcome;
+            RETURN NEXT;
+        END LOOP;
+        FOR r IN
+            SELECT f.pos, f.outcome FROM sf_fast_created(v_t, p_event_id, p_ms, p_order_id,
+                p_hold, p_topic, p_partition, p_offset, p_line_ev, p_line_sku, p_line_qty,
+                p_default_hold) f
+        LOOP
+            v_done[r.pos] := true;
+            pos := r.pos;
+            outcome := r.outcome;
+            RETURN NEXT;
+        END LOOP;
+        -- the rest of the round, one by one
+        FOR r IN SELECT * FROM sf_batch_rest(p_type, p_event_id, p_ms, p_order_id, p_sku, p_qty,
+                    p_hold, p_reason, p_topic, p_partition, p_offset, p_line_ev, p_line_sku,
+                    p_line_qty, p_default_hold, v_rank, v_round, v_done) LOOP
+            v_done[r.pos] := true;
+            pos := r.pos;
+            outcome := r.outcome;
+            RETURN NEXT;
+        END LOOP;
+        v_round := v_round + 1;
+    END LOOP;
+    IF NOT p_fast THEN
+        RETURN QUERY SELECT * FROM sf_batch_rest(p_type, p_event_id, p_ms, p_order_id, p_sku,
+            p_qty, p_hold, p_reason, p_topic, p_partition, p_offset, p_line_ev, p_line_sku,
+            p_line_qty, p_default_hold, NULL, NULL, '{}');
+    END IF;
 END $$;
