@@ -472,16 +472,30 @@ static void mark_caught_up(struct worker *w)
 
 int batch_run(struct worker *w)
 {
+    int64_t t = now_ms(), *ph = w->phase_ms;
+    memset(w->phase_ms, 0, sizeof(w->phase_ms));
     if (collect(w))
         return -1;
+    ph[0] = now_ms() - t;
+    w->phase_n = w->n;
     if (w->n == 0) {
+        t = now_ms();
         mark_caught_up(w);
+        ph[4] = now_ms() - t;
         return 0;
     }
+    t = now_ms();
     validate(w);
     apply_valid(w);
+    ph[1] = now_ms() - t;
+    t = now_ms();
     write_routed(w);
+    ph[2] = now_ms() - t;
+    t = now_ms();
     finish(w);
+    ph[3] = now_ms() - t;
+    t = now_ms();
     mark_caught_up(w);
+    ph[4] = now_ms() - t;
     return 0;
 }

@@ -17,6 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A loop turn longer than this is logged with its phases (slow_iteration). */
+#define SLOW_ITERATION_MS 500
+
 extern char **environ;
 
 /* The loop may block up to a statement timeout or a dead-letter flush (30 s
@@ -257,6 +260,20 @@ static void report_lag(struct worker *w)
     rd_kafka_topic_partition_list_destroy(parts);
 }
 
+/* One turn of the loop that took long stalls every partition of this
+ * worker: say where the time went (start t0, batch done t1). */
+static void slow_iteration(const struct worker *w, int64_t t0, int64_t t1)
+{
+    int64_t total = now_ms() - t0;
+    const int64_t *ph = w->phase_ms;
+    if (total < SLOW_ITERATION_MS)
+        return;
+    log_warn("slow loop turn: %lld ms (poll %lld, apply %lld for %zu events, retry/DLQ writes "
+             "%lld, offsets %lld, watermarks %lld, relay and lag %lld)",
+             (long long)total, (long long)ph[0], (long long)ph[1], w->phase_n, (long long)ph[2],
+             (long long)ph[3], (long long)ph[4], (long long)(now_ms() - t1));
+}
+
 /* Publishes pending outbox rows when this process is the relay. */
 static void relay(struct worker *w)
 {
@@ -307,13 +324,16 @@ int worker_run(const struct worker_role *role, const struct cfg *cfg, volatile s
             outage_step(&w);
             continue;
         }
+        int64_t t0 = now_ms();
         batch_resume_due(&w);
         if (batch_run(&w)) {
             rc = 1;
             break;
         }
+        int64_t t1 = now_ms();
         relay(&w);
         report_lag(&w);
+        slow_iteration(&w, t0, t1);
     }
     worker_ready(0, "stopping");
     log_info("stopping: committing offsets and leaving the group");

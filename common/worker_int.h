@@ -64,6 +64,8 @@ struct worker {
     long backoff_ms;
     int64_t retry_at_ms, outage_since_ms, resumed_ms;
     int64_t idle_mark_ms; /* last idle watermark update */
+    int64_t phase_ms[5];  /* last batch_run: collect, apply, routed, finish, marks */
+    size_t phase_n;       /* events of that batch */
     struct inv_mark marks[MAX_BATCH_PARTS];
     struct waiting waits[MAX_BATCH_PARTS];
     size_t nwaits;
