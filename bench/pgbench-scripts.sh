@@ -9,7 +9,7 @@
 #                       order.created, then their N payments).
 #
 # A worker's transaction, pipelined: BEGIN; SELECT sf_lock_batch(order ids,
-# SKUs); SELECT * FROM sf_apply_batch(the events as arrays, ..., fast);
+# stock-event SKUs, order-line SKUs); SELECT * FROM sf_apply_batch(the events as arrays, ..., fast);
 # COMMIT. Orders have 1-3 lines (qty 1-3) over sku-00001..sku-10000, derived
 # from a random :b per script run.
 
@@ -31,7 +31,7 @@ pgb_txn() {
   fi
   cat <<SQL
 BEGIN;
-SELECT sf_lock_batch(ARRAY(SELECT $id FROM generate_series($k0, $k1) k), $skus);
+SELECT sf_lock_batch(ARRAY(SELECT $id FROM generate_series($k0, $k1) k), '{}'::text[], $skus);
 SELECT count(*) FROM sf_apply_batch(
   ARRAY(SELECT '$type' FROM generate_series($k0, $k1) k),
   ARRAY(SELECT $id || '-$suffix' FROM generate_series($k0, $k1) k),

@@ -13,7 +13,7 @@ const struct pg_stmt inv_stmts[] = {
      "$5::text[], $6::bigint[], $7::integer[], $8::text[], $9::text[], $10::integer[], "
      "$11::bigint[], $12::integer[], $13::text[], $14::bigint[], $15::integer, $16::boolean)",
      NPARAMS},
-    {"sf_lock", "SELECT sf_lock_batch($1::text[], $2::text[])", 2},
+    {"sf_lock", "SELECT sf_lock_batch($1::text[], $2::text[], $3::text[])", 3},
     {"sf_mark", "SELECT sf_watermark($1, $2, $3::integer, $4::bigint)", 4},
 };
 const size_t inv_nstmts = sizeof(inv_stmts) / sizeof(inv_stmts[0]);
@@ -23,33 +23,6 @@ const char *inv_res_name(enum inv_res r)
     static const char *const names[] = {"pending", "applied", "ignored",
                                         "duplicate", "poison", "transient"};
     return names[r];
-}
-
-int inv_text_array(char *buf, size_t size, const char *const *strs, size_t n)
-{
-    size_t k = 0;
-#define PUT(ch)                                                                                    \
-    do {                                                                                           \
-        if (k + 1 >= size)                                                                         \
-            return -1;                                                                             \
-        buf[k++] = (ch);                                                                           \
-    } while (0)
-    PUT('{');
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            PUT(',');
-        PUT('"');
-        for (const char *s = strs[i]; *s; s++) {
-            if (*s == '"' || *s == '\\')
-                PUT('\\');
-            PUT(*s);
-        }
-        PUT('"');
-    }
-    PUT('}');
-#undef PUT
-    buf[k] = '\0';
-    return (int)k;
 }
 
 /* A growing PostgreSQL array literal: "{", elements, "}". */
@@ -151,36 +124,23 @@ static int batch_params(struct arr *a, const char **v, const struct inv_item *it
     return 0;
 }
 
-/* Collects the batch's order ids and SKUs for sf_lock_batch, as literals. */
-static int lock_params(const struct inv_item *items, size_t n, char **orders_lit, char **skus_lit)
+/* sf_lock_batch's parameters: the batch's order ids, the SKUs of its stock
+ * events, the SKUs of its order lines. */
+static int lock_params(const struct inv_item *items, size_t n, struct arr *a)
 {
-    size_t no = 0, ns = 0, cap_s = 0;
-    for (size_t i = 0; i < n; i++)
-        cap_s += items[i].ev->n_lines + 1;
-    const char **oids = malloc((n + 1) * sizeof(*oids));
-    const char **skus = malloc((cap_s + 1) * sizeof(*skus));
-    size_t olen = 8 + n * (2 * 128 * 4 + 4), slen = 8 + cap_s * (2 * 64 * 4 + 4);
-    *orders_lit = malloc(olen);
-    *skus_lit = malloc(slen);
-    int rc = -1;
-    if (!oids || !skus || !*orders_lit || !*skus_lit)
-        goto out;
     for (size_t i = 0; i < n; i++) {
         const struct evt *e = items[i].ev;
         if (e->order_id)
-            oids[no++] = e->order_id;
+            arr_text(&a[0], e->order_id);
         if (e->sku)
-            skus[ns++] = e->sku;
+            arr_text(&a[1], e->sku);
         for (size_t l = 0; l < e->n_lines; l++)
-            skus[ns++] = e->lines[l].sku;
+            arr_text(&a[2], e->lines[l].sku);
     }
-    if (inv_text_array(*orders_lit, olen, oids, no) >= 0 &&
-        inv_text_array(*skus_lit, slen, skus, ns) >= 0)
-        rc = 0;
-out:
-    free(oids);
-    free(skus);
-    return rc;
+    for (int k = 0; k < 3; k++)
+        if (!arr_end(&a[k]))
+            return -1;
+    return 0;
 }
 
 /* Flushes the pipeline without blocking forever on a full socket: while
@@ -247,18 +207,18 @@ static int send_marks(PGconn *c, const struct inv_mark *marks, size_t nmarks)
 static int send_batch(PGconn *c, struct inv_item *items, size_t n, long default_hold, int fast,
                       const struct inv_mark *marks, size_t nmarks)
 {
-    char *olit = NULL, *slit = NULL, hold[24];
-    struct arr a[A_N] = {0};
+    char hold[24];
+    struct arr a[A_N] = {0}, la[3] = {0};
     const char *v[NPARAMS];
     int ok = 0;
     snprintf(hold, sizeof(hold), "%ld", default_hold);
     v[A_N] = hold;
     v[A_N + 1] = fast ? "true" : "false";
-    if (lock_params(items, n, &olit, &slit) || batch_params(a, v, items, n))
+    if (lock_params(items, n, la) || batch_params(a, v, items, n))
         goto out;
-    const char *lp[2] = {olit, slit};
+    const char *lp[3] = {la[0].s, la[1].s, la[2].s};
     if (PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
-        PQsendQueryPrepared(c, "sf_lock", 2, lp, NULL, NULL, 0) &&
+        PQsendQueryPrepared(c, "sf_lock", 3, lp, NULL, NULL, 0) &&
         PQsendQueryPrepared(c, "sf_batch", NPARAMS, v, NULL, NULL, 0) &&
         send_marks(c, marks, nmarks) == 0 &&
         PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) && PQpipelineSync(c) &&
@@ -267,8 +227,8 @@ static int send_batch(PGconn *c, struct inv_item *items, size_t n, long default_
 out:
     for (int k = 0; k < A_N; k++)
         free(a[k].s);
-    free(olit);
-    free(slit);
+    for (int k = 0; k < 3; k++)
+        free(la[k].s);
     return ok ? 0 : -1;
 }
 

@@ -66,8 +66,4 @@ enum pg_class inv_mark(struct pg *p, const struct inv_mark *marks, size_t nmarks
 
 const char *inv_res_name(enum inv_res r);
 
-/* Appends a PostgreSQL text[] literal of strs to buf (size bytes).
- * Returns the length written, or -1 if it does not fit. */
-int inv_text_array(char *buf, size_t size, const char *const *strs, size_t n);
-
 #endif

@@ -10,8 +10,18 @@
 
 -- Locks, in one global order (orders by id, then stock by sku), every row a
 -- batch will touch, so concurrent batches queue instead of deadlocking.
-CREATE OR REPLACE FUNCTION sf_lock_batch(p_order_ids text[], p_skus text[])
+-- p_skus: SKUs of stock events; p_new_skus: SKUs of order.created lines.
+-- A sold-out SKU (nothing available, not oversold) that only new orders of
+-- the batch touch is read, not locked: every such order is rejected, which
+-- writes nothing to the stock row, so two batches rejecting orders for one
+-- SKU no longer wait for each other (a flash sale after the last unit).
+-- Their row versions (xmin) go to the transaction-local setting
+-- stockflow.unlocked; sf_apply_batch locks them at its end and applies the
+-- batch again, locked, if one of them changed meanwhile.
+CREATE OR REPLACE FUNCTION sf_lock_batch(p_order_ids text[], p_skus text[], p_new_skus text[])
 RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_unlocked jsonb;
 BEGIN
     -- order ids first, as transaction advisory locks in hash order: they also
     -- cover orders not created yet, which the order- and payment-worker may
@@ -19,11 +29,19 @@ BEGIN
     PERFORM pg_advisory_xact_lock(h)
        FROM (SELECT DISTINCT hashtext(id) AS h FROM unnest(p_order_ids) id ORDER BY 1) s;
     PERFORM 1 FROM orders WHERE order_id = ANY (p_order_ids) ORDER BY order_id FOR UPDATE;
+    SELECT coalesce(jsonb_object_agg(st.sku, st.xmin::text), '{}') INTO v_unlocked
+      FROM stock st
+     WHERE st.sku = ANY (p_new_skus) AND NOT st.oversold
+       AND st.on_hand - st.reserved - st.safety_stock <= 0
+       AND st.sku <> ALL (p_skus)
+       AND st.sku NOT IN (SELECT l.sku FROM order_lines l WHERE l.order_id = ANY (p_order_ids));
+    PERFORM set_config('stockflow.unlocked', v_unlocked::text, true);
     -- one IN over a UNION: an OR of two conditions would make PostgreSQL's
     -- generic plan (chosen after a few calls) scan the whole stock table
     PERFORM 1 FROM stock
-      WHERE sku IN (SELECT unnest(p_skus)
+      WHERE sku IN (SELECT unnest(p_skus) UNION SELECT unnest(p_new_skus)
                     UNION SELECT l.sku FROM order_lines l WHERE l.order_id = ANY (p_order_ids))
+        AND NOT v_unlocked ? sku
       ORDER BY sku FOR UPDATE;
 END $$;
 

@@ -34,8 +34,12 @@
 --     every other order touching a contended SKU goes to sf_apply;
 --   - a payment deducts on the fast path only when every SKU it touches has
 --     on_hand for all of the batch's fast payments on it.
--- Callers hold the batch's locks (sf_lock_batch). p_fast = false applies
--- every event through sf_apply (a worker's one-by-one fallback).
+-- Callers hold the batch's locks (sf_lock_batch), except for sold-out SKUs
+-- only new orders touch: those are read unlocked, every order for them is
+-- rejected, and sf_apply_batch checks at its end, under lock, that the rows
+-- did not change (else it undoes the batch and applies it again, locked).
+-- p_fast = false applies every event through sf_apply (a worker's
+-- one-by-one fallback).
 
 CREATE OR REPLACE FUNCTION sf_fast_created(
     p_type text[], p_event_id text[], p_ms bigint[], p_order_id text[], p_hold integer[],
@@ -77,16 +81,21 @@ BEGIN
     ok AS (         -- every line a known SKU that is not oversold
         SELECT l.pos, count(*) AS n_lines FROM l LEFT JOIN s ON s.sku = l.sku
          GROUP BY l.pos HAVING bool_and(s.sku IS NOT NULL AND NOT s.oversold)),
+    hope AS (       -- a line that cannot fit even now: rejected wherever it stands,
+                    -- since reservations of this batch only ever lower availability
+        SELECT DISTINCT l.pos FROM l JOIN ok ON ok.pos = l.pos JOIN s ON s.sku = l.sku
+         WHERE l.qty > s.on_hand - s.reserved - s.safety_stock),
+    okk AS (SELECT ok.* FROM ok LEFT JOIN hope ON hope.pos = ok.pos WHERE hope.pos IS NULL),
     dem AS (
-        SELECT l.sku, sum(l.qty) AS demand FROM l JOIN ok ON ok.pos = l.pos GROUP BY l.sku),
+        SELECT l.sku, sum(l.qty) AS demand FROM l JOIN okk ON okk.pos = l.pos GROUP BY l.sku),
     av AS (
         SELECT s.sku, s.on_hand - s.reserved - s.safety_stock AS avail,
                dem.demand > s.on_hand - s.reserved - s.safety_stock AS contended
           FROM s JOIN dem ON dem.sku = s.sku),
     oc AS (         -- per order: touches a contended SKU?
-        SELECT ok.pos, ok.n_lines, bool_or(av.contended) AS contended
-          FROM ok JOIN l ON l.pos = ok.pos JOIN av ON av.sku = l.sku
-         GROUP BY ok.pos, ok.n_lines),
+        SELECT okk.pos, okk.n_lines, bool_or(av.contended) AS contended
+          FROM okk JOIN l ON l.pos = okk.pos JOIN av ON av.sku = l.sku
+         GROUP BY okk.pos, okk.n_lines),
     run AS (        -- single-line orders on a contended SKU, in batch order
         SELECT l.pos, l.sku, l.qty, av.avail,
                sum(l.qty) OVER (PARTITION BY l.sku ORDER BY l.pos) AS cum
@@ -98,7 +107,9 @@ BEGIN
                         OVER (PARTITION BY run.sku), 0) AS won_total
           FROM run),
     d AS (          -- the orders decided here, won or not
-        SELECT oc.pos, true AS won FROM oc WHERE NOT oc.contended
+        SELECT hope.pos, false AS won FROM hope
+        UNION ALL
+        SELECT oc.pos, true FROM oc WHERE NOT oc.contended
         UNION ALL
         SELECT runw.pos, runw.won FROM runw
          WHERE runw.won OR runw.cum - runw.qty <= runw.avail OR runw.won_total = runw.avail),
@@ -382,7 +393,9 @@ BEGIN
     END LOOP;
 END $$;
 
-CREATE OR REPLACE FUNCTION sf_apply_batch(
+-- The batch in rounds (fast), or every event through sf_apply in batch order;
+-- rows in the order the events were applied.
+CREATE OR REPLACE FUNCTION sf_apply_rounds(
     p_type text[], p_event_id text[], p_ms bigint[], p_order_id text[], p_sku text[],
     p_qty bigint[], p_hold integer[], p_reason text[], p_topic text[], p_partition integer[],
     p_offset bigint[], p_line_ev integer[], p_line_sku text[], p_line_qty bigint[],
@@ -453,4 +466,48 @@ BEGIN
             p_qty, p_hold, p_reason, p_topic, p_partition, p_offset, p_line_ev, p_line_sku,
             p_line_qty, p_default_hold, NULL, NULL, '{}');
     END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION sf_apply_batch(
+    p_type text[], p_event_id text[], p_ms bigint[], p_order_id text[], p_sku text[],
+    p_qty bigint[], p_hold integer[], p_reason text[], p_topic text[], p_partition integer[],
+    p_offset bigint[], p_line_ev integer[], p_line_sku text[], p_line_qty bigint[],
+    p_default_hold integer, p_fast boolean)
+RETURNS TABLE (pos integer, outcome text) LANGUAGE plpgsql AS $$
+DECLARE
+    -- sold-out SKUs sf_lock_batch read without locking them, with their xmin
+    v_unlocked jsonb := coalesce(nullif(current_setting('stockflow.unlocked', true), ''),
+                                 '{}')::jsonb;
+    v_skus text[];
+    v_pos integer[];
+    v_out text[];
+BEGIN
+    v_skus := ARRAY(SELECT jsonb_object_keys(v_unlocked) ORDER BY 1);
+    IF p_fast AND cardinality(v_skus) > 0 THEN
+        BEGIN
+            SELECT array_agg(r.pos ORDER BY r.n), array_agg(r.outcome ORDER BY r.n)
+              INTO v_pos, v_out
+              FROM sf_apply_rounds(p_type, p_event_id, p_ms, p_order_id, p_sku, p_qty, p_hold,
+                       p_reason, p_topic, p_partition, p_offset, p_line_ev, p_line_sku,
+                       p_line_qty, p_default_hold, true) WITH ORDINALITY AS r(pos, outcome, n);
+            -- the decisions stand if those rows are still the versions read
+            PERFORM 1 FROM stock WHERE sku = ANY (v_skus) ORDER BY sku FOR UPDATE;
+            IF EXISTS (SELECT 1 FROM stock st WHERE st.sku = ANY (v_skus)
+                                                AND st.xmin::text <> v_unlocked ->> st.sku) THEN
+                RAISE EXCEPTION USING ERRCODE = 'SF003', MESSAGE = 'unlocked stock changed';
+            END IF;
+            PERFORM set_config('stockflow.unlocked', '{}', true);
+            RETURN QUERY SELECT * FROM unnest(v_pos, v_out);
+            RETURN;
+        EXCEPTION WHEN SQLSTATE 'SF003' OR check_violation THEN
+            NULL;   -- undone: apply it again below with every row locked
+        END;
+    END IF;
+    IF cardinality(v_skus) > 0 THEN
+        PERFORM 1 FROM stock WHERE sku = ANY (v_skus) ORDER BY sku FOR UPDATE;
+        PERFORM set_config('stockflow.unlocked', '{}', true);
+    END IF;
+    RETURN QUERY SELECT * FROM sf_apply_rounds(p_type, p_event_id, p_ms, p_order_id, p_sku,
+        p_qty, p_hold, p_reason, p_topic, p_partition, p_offset, p_line_ev, p_line_sku,
+        p_line_qty, p_default_hold, p_fast);
 END $$;

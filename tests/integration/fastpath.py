@@ -48,10 +48,10 @@ def call(events, fast):
             lev.append(i), lsku.append(sku), lqty.append(qty)
     col = lambda k: [e.get(k) for e in events]
     oids = [e["order_id"] for e in events if e.get("order_id")]
-    skus = [e["sku"] for e in events if e.get("sku")] + lsku
+    skus = [e["sku"] for e in events if e.get("sku")]
     return (
         "BEGIN;\n"
-        f"SELECT 'L', sf_lock_batch({arr(oids, 'text')}, {arr(skus, 'text')});\n"
+        f"SELECT 'L', sf_lock_batch({arr(oids, 'text')}, {arr(skus, 'text')}, {arr(lsku, 'text')});\n"
         "SELECT pos, outcome FROM sf_apply_batch("
         f"{arr(col('type'), 'text')}, {arr(col('event_id'), 'text')}, {arr(col('ms'), 'bigint')}, "
         f"{arr(col('order_id'), 'text')}, {arr(col('sku'), 'text')}, {arr(col('qty'), 'bigint')}, "

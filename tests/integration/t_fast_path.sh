@@ -5,6 +5,9 @@
 # records (fastpath.py). Three seeds; each must decide at least 25 % of its
 # events set-based (including losers of a contended SKU), or the test would
 # prove nothing.
+# Then the sold-out SKU that sf_lock_batch leaves unlocked: when it changes
+# under the batch, the batch is undone and applied again, locked
+# (unlocked.py).
 source "$(dirname "$0")/lib.sh"
 
 start_pg
@@ -23,4 +26,8 @@ for seed in 1 2 3; do
   ((f * 100 >= total * 25)) || fail "seed $seed: only $f of $total events set-based"
   [[ $out == *"'rejected'"* || $out == *"rejected"* ]] || fail "seed $seed: no order was rejected"
 done
+new_db unlocked
+migrate
+out=$(python3 "$SF_SRC/tests/integration/unlocked.py" "$DATABASE_URL") || fail "unlocked SKU: $out"
+note "unlocked SKU changed under the batch: $out"
 note "OK"
