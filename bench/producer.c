@@ -168,6 +168,18 @@ static void prod_init(struct prod *p, const char *brokers, double rate)
     if (!p->rk)
         die("%s", err);
     p->rate = rate;
+    /* Learn every topic's partitions before the first event: otherwise the
+     * first records of a topic wait in the producer for its metadata, and
+     * that wait would count as stockflow's latency. */
+    static const char *const topics[] = {T_ORDERS, T_PAYMENTS, T_STOCK};
+    for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topics[i], NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        if (rkt && rd_kafka_metadata(p->rk, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+            rd_kafka_metadata_destroy(md);
+        if (rkt)
+            rd_kafka_topic_destroy(rkt);
+    }
 }
 
 /* Waits until the next event is due under --rate. */
