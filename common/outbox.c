@@ -14,6 +14,7 @@
 #define RELAY_EVERY_MS 100
 #define LEADER_RETRY_MS 2000
 #define PURGE_EVERY_MS 60000
+#define REPORT_EVERY_MS 1000
 
 struct outbox {
     rd_kafka_t *producer;
@@ -172,8 +173,10 @@ int outbox_relay(struct outbox *o, int now, char *err, size_t errlen)
     if (done && mark_published(o, err, errlen))
         return -1;
     purge_published(o);
-    if (done < n || n == RELAY_BATCH || mono_ms() >= o->next_report_ms) {
-        o->next_report_ms = mono_ms() + 1000;
+    /* at most once a second: counting the backlog scans every unpublished
+     * row (~15 ms with 100,000 of them), as much as a relay round */
+    if (mono_ms() >= o->next_report_ms) {
+        o->next_report_ms = mono_ms() + REPORT_EVERY_MS;
         report_backlog(o);
     }
     if (done < n) {
