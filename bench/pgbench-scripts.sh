@@ -13,8 +13,13 @@
 # COMMIT. Orders have 1-3 lines (qty 1-3) over sku-00001..sku-10000, derived
 # from a random :b per script run.
 
-# SKU of line l of event k, and the lines of event k.
-PGB_SKU="'sku-' || lpad((((:b::bigint + k * 7919 + l * 104729) % 10000) + 1)::text, 5, '0')"
+# SKU of line l of event k (uniform over the 10,000 SKUs, as the producer
+# draws them: a hash, not an arithmetic pattern, so that two clients' batches
+# share SKUs, and wait for each other's row locks, as often as two workers'
+# batches do; a pattern b + k * c shifted by a random b made half of all
+# pairs of batches disjoint and the ceiling unreachable), and the lines of
+# event k.
+PGB_SKU="'sku-' || lpad(((hashint8(:b::bigint * 4 + l + k * 1000003) & 2147483647) % 10000 + 1)::text, 5, '0')"
 PGB_LINES="generate_series(1, 1 + (:b::bigint + k) % 3) l"
 
 # pgb_txn TYPE FIRST LAST: the worker's transaction for events FIRST..LAST
