@@ -25,7 +25,7 @@
 # Environment: ORDER_WORKER PAYMENT_WORKER TIMEOUT_WORKER STOCK_WORKER
 # STOCKCTL DEVBROKER BENCH_PRODUCER (all set: use them, no build; meson test
 # sets them), PG_ADMIN_URL (shared cluster), BENCH_BATCH_MAX (workers'
-# BATCH_MAX, default theirs: 500), BENCH_FLASH_COPIES (order-workers in the
+# BATCH_MAX, default theirs: 1000), BENCH_FLASH_COPIES (order-workers in the
 # flash sale, default 2), BENCH_STEADY_ORDERS, BENCH_FLASH_ORDERS,
 # BENCH_PGBENCH_SECONDS, BENCH_HALF_SECONDS, BENCH_WIDE_COPIES (overrides), BENCH_WARMUP=0 (no
 # warm-up: measure a cold database, before autovacuum has statistics).
@@ -72,7 +72,7 @@ else
   WIDE_COPIES=${BENCH_WIDE_COPIES:-1 2 4}
 fi
 FLASH_COPIES=${BENCH_FLASH_COPIES:-2}
-BATCH=${BENCH_BATCH_MAX:-500}
+BATCH=${BENCH_BATCH_MAX:-1000}
 RETRY_STEPS=4 # the dev broker's default --retry-steps, as many as RETRY_BACKOFF_SECONDS has
 
 TMP=$(mktemp -d /tmp/sf-bench.XXXXXX)

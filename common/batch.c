@@ -27,7 +27,8 @@ static struct log_ctx item_ctx(const struct item *it)
 static int collect(struct worker *w)
 {
     int wait = 200;
-    while (w->n < (size_t)w->cfg->batch_max) {
+    size_t bytes = 0;
+    while (w->n < (size_t)w->cfg->batch_max && bytes < BATCH_BYTES_MAX) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, wait);
         if (!m)
             break;
@@ -46,6 +47,7 @@ static int collect(struct worker *w)
         }
         memset(&w->items[w->n], 0, sizeof(w->items[0]));
         w->items[w->n++].m = m;
+        bytes += m->len + m->key_len;
     }
     return 0;
 }

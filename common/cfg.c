@@ -29,7 +29,7 @@ static const struct cfg_entry entries[] = {
     {"RETRY_BACKOFF_SECONDS", T_BACKOFF, "1,10,60,300", 0, 0, OFF(retry_backoff)},
     {"HTTP_PORT", T_LONG, NULL, 0, 65535, OFF(http_port)},
     {"LOG_LEVEL", T_LOGLEVEL, "info", 0, 0, OFF(log_level)},
-    {"BATCH_MAX", T_LONG, "500", 1, 10000, OFF(batch_max)},
+    {"BATCH_MAX", T_LONG, "1000", 1, 10000, OFF(batch_max)},
     {"PG_LOCK_TIMEOUT_MS", T_LONG, "2000", 1, 600000, OFF(lock_timeout_ms)},
     {"PG_STATEMENT_TIMEOUT_MS", T_LONG, "30000", 1, 3600000, OFF(statement_timeout_ms)},
     {"PAYMENT_LAG_ALERT_SECONDS", T_LONG, "60", 1, 86400, OFF(payment_lag_alert_s)},

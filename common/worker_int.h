@@ -18,6 +18,10 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 30000
 #define MAX_BATCH_PARTS 1024
+/* A batch also stops at this many bytes of records, whatever BATCH_MAX says:
+ * at the 64 KiB a record may have, BATCH_MAX of them could alone exceed the
+ * memory bound of a worker (64 MB). */
+#define BATCH_BYTES_MAX (8u << 20)
 #define OUTAGE_ALERT_MS 30000 /* DESIGN §6: one alert after 30 s */
 #define OUTAGE_CONTINUES_MS 5000 /* failing again this soon after resuming: same outage */
 #define IDLE_MARK_MS 100 /* how often an idle payment consumer says it is caught up */

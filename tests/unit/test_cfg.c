@@ -33,7 +33,7 @@ START_TEST(defaults_follow_design)
     ck_assert_int_eq(c.retry_backoff[3], 300);
     ck_assert_int_eq(c.http_port, 8081);
     ck_assert_int_eq(c.log_level, 1);
-    ck_assert_int_eq(c.batch_max, 500);
+    ck_assert_int_eq(c.batch_max, 1000);
 }
 END_TEST
 
