@@ -432,7 +432,10 @@ static void fill_positions(struct worker *w, rd_kafka_topic_partition_list_t *pa
 /* An idle payment consumer that has read everything in a partition counts
  * as having read up to the present: the time before it asked the broker for
  * the end offsets (every record produced before then is below them). One
- * ListOffsets request covers every partition (timestamp -1 = latest). */
+ * ListOffsets request covers every partition (timestamp -1 = latest). It
+ * goes through the worker's producer: a broker answers the requests of one
+ * connection in order, so on the consumer's connection it would wait behind
+ * the consumer's pending Fetch (up to fetch.wait.max.ms, every time). */
 static void idle_watermarks(struct worker *w)
 {
     rd_kafka_topic_partition_list_t *parts = NULL, *ends = NULL;
@@ -444,7 +447,7 @@ static void idle_watermarks(struct worker *w)
     for (int i = 0; i < ends->cnt; i++)
         ends->elems[i].offset = RD_KAFKA_OFFSET_END;
     int64_t t0 = now_ms();
-    if (ends->cnt && rd_kafka_offsets_for_times(w->consumer, ends, 2000) == 0) {
+    if (ends->cnt && rd_kafka_offsets_for_times(w->producer, ends, 2000) == 0) {
         rd_kafka_position(w->consumer, parts);
         fill_positions(w, parts);
         for (int i = 0; i < parts->cnt && n < MAX_BATCH_PARTS; i++) {
