@@ -88,7 +88,12 @@ def main():
         target("flash sale: winners", f"exactly {exp}", w, w == exp)
     if "half" in runs:
         p = runs["half"]["p99_ms"]
-        target("p99 event-to-commit at half of peak", "<= 50 ms", p, p is not None and p <= 50)
+        rate = (runs["half"].get("producer") or {}).get("target_rate")
+        peak = (runs.get("steady") or {}).get("events_per_s")
+        at = "half of peak"
+        if rate and peak and abs(rate / peak - 0.5) > 0.01:  # BENCH_HALF_RATE
+            at = f"{100 * rate / peak:.0f}% of peak (not the target's 50%)"
+        target(f"p99 event-to-commit at {at}", "<= 50 ms", p, p is not None and p <= 50)
     if "half_fetch10" in runs:
         p = runs["half_fetch10"]["p99_ms"]
         target("  same, workers with fetch.wait.max.ms=10", "<= 50 ms", p, p is not None and p <= 50)
@@ -137,7 +142,10 @@ def main():
         rss_s = " ".join(f"{k} {v:.1f}" for k, v in sorted(rss.items()))
         label = labels.get(name, name)
         if name == "half" and r.get("producer"):
-            label = f"steady @ {r['producer']['target_rate']:,.0f}/s (50%)"
+            rate = r['producer']['target_rate']
+            peak = (runs.get("steady") or {}).get("events_per_s")
+            share = f" ({100 * rate / peak:.0f}%)" if peak else ""
+            label = f"steady @ {rate:,.0f}/s{share}"
         if name == "half_fetch10" and r.get("producer"):
             label = f"  same, fetch wait 10 ms"
         print(f"{label:<26}{fmt(r['events']):>9}{fmt(r['seconds'], 2):>9}{fmt(r['events_per_s']):>10}"

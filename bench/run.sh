@@ -27,7 +27,8 @@
 # sets them), PG_ADMIN_URL (shared cluster), BENCH_BATCH_MAX (workers'
 # BATCH_MAX, default theirs: 1000), BENCH_FLASH_COPIES (order-workers in the
 # flash sale, default 2), BENCH_STEADY_ORDERS, BENCH_FLASH_ORDERS,
-# BENCH_PGBENCH_SECONDS, BENCH_HALF_SECONDS, BENCH_WIDE_COPIES (overrides), BENCH_WARMUP=0 (no
+# BENCH_PGBENCH_SECONDS, BENCH_HALF_SECONDS, BENCH_HALF_RATE (events/s of the
+# latency run instead of half the steady peak), BENCH_WIDE_COPIES (overrides), BENCH_WARMUP=0 (no
 # warm-up: measure a cold database, before autovacuum has statistics).
 set -euo pipefail
 shopt -s inherit_errexit
@@ -678,7 +679,7 @@ workload_steady() {
   pgss_snap steady
   wait_quiet st steady
   peak=$(jq .events_per_s "$RES/steady.json")
-  rate=$(jq -n --argjson p "$peak" '$p / 2 | floor')
+  rate=${BENCH_HALF_RATE:-$(jq -n --argjson p "$peak" '$p / 2 | floor')}
   half_orders=$(jq -n --argjson r "$rate" --argjson s "$HALF_S" '[($r * $s / 2 | floor), 50] | max')
   note "== steady mix at half of the peak: $rate events/s for ${HALF_S} s"
   steady_run hp half "$half_orders" --rate "$rate"
