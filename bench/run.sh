@@ -620,10 +620,18 @@ perf_stop() {
 
 # ---- workloads --------------------------------------------------------------
 
+# checkpoint: every measured run (and pgbench) starts right after a
+# checkpoint, so none pays for the one the WAL of the runs before it made
+# due.
+checkpoint() {
+  q "CHECKPOINT" >/dev/null 2>&1 || note "warning: CHECKPOINT failed (not a superuser?)"
+}
+
 # steady_run RUN NAME ORDERS [--rate R]: one steady mix on the running fleet.
 steady_run() {
   local run=$1 name=$2 orders=$3 w0 p0 w1 p1 n f0 m0 m1 b0 b1 t0 t1
   shift 3
+  checkpoint
   w0=$(cpu_fleet) p0=$(cpu_pg) f0=$(fallbacks) m0=$(machine_ticks) b0=$(cpu_ticks "$BROKER_PID") t0=$(date +%s.%N)
   sampler_start "$run"
   [[ $name != steady ]] || perf_start steady
@@ -733,6 +741,7 @@ workload_flash() {
   warmup flash
   produce fl flash-stock --workload flash-stock --units "$FLASH_UNITS"
   wait_lag 60 stockflow-stock
+  checkpoint
   w0=$(cpu_fleet) p0=$(cpu_pg) f0=$(fallbacks) m0=$(machine_ticks) b0=$(cpu_ticks "$BROKER_PID") t0=$(date +%s.%N)
   sampler_start fl
   produce fl flash --workload flash --orders "$FLASH_ORDERS" --units "$FLASH_UNITS"
@@ -790,7 +799,7 @@ pgbench_ceiling() {
   new_db pgbench
   q "INSERT INTO stock (sku, on_hand, received_total)
      SELECT 'sku-' || lpad(g::text, 5, '0'), 1000000000, 1000000000 FROM generate_series(1, 10000) g" >/dev/null
-  q "CHECKPOINT" >/dev/null 2>&1 || true
+  checkpoint
   pgb_scripts "$BATCH" "$TMP"
   # warm up as the workloads do: rows in every table, then statistics
   "$PG_BIN/pgbench" -n -M prepared -c "$c" -j "$c" -t 2 -f "$TMP/pgb_batch.sql" "$DATABASE_URL" >"$TMP/pgbench_warmup.log" 2>&1 ||
