@@ -224,9 +224,16 @@ static void still_transient(struct worker *w, struct item *it)
     snprintf(it->error, sizeof(it->error), "gave up after %d retry step(s): %s", step - 1, last);
 }
 
+/* A batch that failed as a whole on a deadlock, serialization failure or
+ * lock timeout (busy rows: the batch's luck, not one of its events) is tried
+ * once more as a whole; after that, or at once on any other error (a
+ * statement timeout would only repeat), its events go one per transaction,
+ * so that one event's failure stays its own. One by one costs a transaction
+ * per event: ~1,000 where the batch took one. */
 static void apply_valid(struct worker *w)
 {
     size_t nmarks = batch_marks(w);
+    int whole = 1; /* every event of the batch is still pending */
     for (int attempt = 0; attempt < QUICK_ATTEMPTS; attempt++) {
         size_t k = gather(w);
         char err[512];
@@ -238,7 +245,7 @@ static void apply_valid(struct worker *w)
         }
         int64_t t0 = now_ms();
         enum pg_class c = inv_apply_marked(w->pg, w->inv, k, w->cfg->hold_seconds, w->marks,
-                                           attempt ? 0 : nmarks, err, sizeof(err));
+                                           whole ? nmarks : 0, err, sizeof(err));
         metrics_histogram_observe(METRICS_TRANSACTION, "", (now_ms() - t0) / 1000.0);
         if (c == PG_OUTAGE) {
             rewind_pending(w);
@@ -248,9 +255,14 @@ static void apply_valid(struct worker *w)
         if (c == PG_OK) {
             for (size_t j = 0; j < k; j++)
                 take_result(w, j);
+        } else if (c == PG_TRANSIENT && attempt == 0 &&
+                   strncmp(err, "57014", 5) != 0) { /* err starts with the SQLSTATE */
+            log_warn("batch of %zu failed (%s: %s); trying it again as a whole", k,
+                     pg_class_name(c), err);
         } else {
             log_warn("batch of %zu failed (%s: %s); applying one by one", k, pg_class_name(c),
                      err);
+            whole = 0;
             if (apply_singly(w, k))
                 return;
         }

@@ -54,8 +54,9 @@ enum pg_class inv_apply(struct pg *p, struct inv_item *items, size_t n, long def
                         char *err, size_t errlen);
 
 /* Applies a batch (set-based where it can when n > 1), also advancing the watermarks
- * marks[0..nmarks) in the transaction. Results as inv_apply; on PG_TRANSIENT
- * or PG_ERROR apply the items one by one to find the culprit. */
+ * marks[0..nmarks) in the transaction. Results as inv_apply; on PG_ERROR, or
+ * a PG_TRANSIENT that repeats, apply the items one by one to find the culprit
+ * (batch.c, apply_valid). */
 enum pg_class inv_apply_marked(struct pg *p, struct inv_item *items, size_t n, long default_hold,
                                const struct inv_mark *marks, size_t nmarks, char *err,
                                size_t errlen);
