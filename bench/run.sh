@@ -674,7 +674,7 @@ warmup() {
 }
 
 workload_steady() {
-  local peak rate half_orders
+  local peak rate
   note "== steady mix: $STEADY_ORDERS orders over $STEADY_SKUS SKUs, 1 order-worker + 1 payment-worker"
   start_broker
   new_db steady
@@ -686,48 +686,66 @@ workload_steady() {
   steady_run st steady "$STEADY_ORDERS"
   pgss_snap steady
   wait_quiet st steady
-  peak=$(jq .events_per_s "$RES/steady.json")
-  rate=${BENCH_HALF_RATE:-$(jq -n --argjson p "$peak" '$p / 2 | floor')}
-  half_orders=$(jq -n --argjson r "$rate" --argjson s "$HALF_S" '[($r * $s / 2 | floor), 50] | max')
-  note "== steady mix at half of the peak: $rate events/s for ${HALF_S} s"
-  steady_run hp half "$half_orders" --rate "$rate"
-  wait_quiet hp half
   steady_check st steady
-  steady_check hp half
   check "steady: units still reserved (every order settled)" 0 "$(q "SELECT coalesce(sum(reserved), 0) FROM stock")"
   check "steady: committed_total = committed units of the runs" \
-    "$(jq -s 'map(.committed_units) | add' "$RES/steady-warmup.producer.json" "$RES/steady.producer.json" "$RES/half.producer.json")" \
+    "$(jq -s 'map(.committed_units) | add' "$RES/steady-warmup.producer.json" "$RES/steady.producer.json")" \
     "$(q "SELECT sum(committed_total) FROM stock")"
   invariants_check steady
   fleet_stop
   rss_json >"$RES/steady.rss.json"
-  counts_check steady steady-stock steady-warmup steady half
+  counts_check steady steady-stock steady-warmup steady
   redelivery_check steady 1 1
   ledger_check steady
   pgss_snap redelivery
-  if ((!QUICK)); then steady_fetch10 "$rate" "$half_orders"; fi
+  peak=$(jq .events_per_s "$RES/steady.json")
+  rate=${BENCH_HALF_RATE:-$(jq -n --argjson p "$peak" '$p / 2 | floor')}
+  latency_run half "$rate" hp
+  pgss_snap half
+  if ((!QUICK)); then
+    # The dev broker answers an empty fetch only after the consumer's whole
+    # fetch.wait.max.ms (100 ms in the workers) even when records arrive
+    # meanwhile; Kafka answers as soon as data is there. The same run with a
+    # 10 ms fetch wait shows what that costs in latency.
+    latency_run half_fetch10 "$rate" hq RDKAFKA_FETCH_WAIT_MAX_MS=10
+    pgss_snap half_fetch10
+  fi
   pgbench_ceiling 2
   pgss_snap pgbench
 }
 
-# steady_fetch10 RATE ORDERS: the half-peak run again, on the steady database.
-steady_fetch10() {
-  local rate=$1 half_orders=$2
-  # The dev broker answers an empty fetch only after the consumer's whole
-  # fetch.wait.max.ms (100 ms in the workers) even when records arrive
-  # meanwhile; Kafka answers as soon as data is there. The same half-peak
-  # run with a 10 ms fetch wait shows what that costs in latency.
-  note "== steady mix at half of the peak, workers with RDKAFKA_FETCH_WAIT_MAX_MS=10"
-  FLEET_ENV=(RDKAFKA_FETCH_WAIT_MAX_MS=10)
+# latency_run NAME RATE RUN [VAR=value...]: the steady mix at RATE events/s
+# for HALF_S seconds, live (produced while the workers consume), on a fresh
+# broker and database with the stock and warm-up the steady run had, workers
+# with the extra environment given. Fresh, because the dev broker finds the
+# records of a Fetch by walking each partition's list of producer batches
+# from its start: a run made on the broker after another one (a live run
+# leaves thousands of small batches per partition) paid that walk on every
+# Fetch, 4x the broker CPU, and measured its latency against it.
+latency_run() {
+  local name=$1 rate=$2 run=$3 orders
+  shift 3
+  orders=$(jq -n --argjson r "$rate" --argjson s "$HALF_S" '[($r * $s / 2 | floor), 50] | max')
+  note "== steady mix, live, at $rate events/s for ${HALF_S} s${*:+ ($*)}, on a fresh broker and database"
+  start_broker
+  new_db "$name"
+  : >"$TMP/rss"
+  FLEET_ENV=("$@")
   fleet_start 1 1
   FLEET_ENV=()
-  steady_run hq half_fetch10 "$half_orders" --rate "$rate"
-  wait_quiet hq half_fetch10
-  steady_check hq half_fetch10
-  invariants_check steady
+  stock_setup "$name-stock"
+  warmup "$name"
+  steady_run "$run" "$name" "$orders" --rate "$rate"
+  wait_quiet "$run" "$name"
+  steady_check "$run" "$name"
+  check "$name: units still reserved (every order settled)" 0 "$(q "SELECT coalesce(sum(reserved), 0) FROM stock")"
+  check "$name: committed_total = committed units of the runs" \
+    "$(jq -s 'map(.committed_units) | add' "$RES/$name-warmup.producer.json" "$RES/$name.producer.json")" \
+    "$(q "SELECT sum(committed_total) FROM stock")"
+  invariants_check "$name"
   fleet_stop
-  counts_check steady steady-stock steady-warmup steady half half_fetch10
-  pgss_snap half_fetch10
+  rss_json >"$RES/$name.rss.json"
+  counts_check "$name" "$name-stock" "$name-warmup" "$name"
 }
 
 workload_flash() {
