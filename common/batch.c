@@ -233,7 +233,7 @@ static void still_transient(struct worker *w, struct item *it)
 static void apply_valid(struct worker *w)
 {
     size_t nmarks = batch_marks(w);
-    int whole = 1; /* every event of the batch is still pending */
+    int whole = 1; /* nothing of the batch committed yet: an attempt is all of it, marks too */
     for (int attempt = 0; attempt < QUICK_ATTEMPTS; attempt++) {
         size_t k = gather(w);
         char err[512];
@@ -253,6 +253,7 @@ static void apply_valid(struct worker *w)
             return;
         }
         if (c == PG_OK) {
+            whole = 0;
             for (size_t j = 0; j < k; j++)
                 take_result(w, j);
         } else if (c == PG_TRANSIENT && attempt == 0 &&
