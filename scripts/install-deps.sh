@@ -13,7 +13,8 @@ readonly packages=(
   check json-schema-test-suite valgrind # tests
   prometheus docker-compose # tests: promtool check metrics, docker-compose config
   kcat postgresql postgresql-contrib # local stack (deploy/)
-  python3 procps psmisc ca-certificates util-linux jq # scripts
+  python3 procps psmisc ca-certificates util-linux jq curl # scripts
+  openjdk-17-jre-headless maven # Apache Kafka (deploy/kafka/: jars from Maven Central)
 )
 
 if [[ ${1:-} == -h || ${1:-} == --help ]]; then
