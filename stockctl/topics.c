@@ -334,9 +334,21 @@ static int grow_partitions(struct run *r, char *err, size_t errlen)
     return failed ? -1 : 0;
 }
 
-/* AlterConfigs replaces a topic's whole set of dynamic configs, so the
- * resource carries every dynamic config the topic has now, with ours over
- * them. Returns NULL when the topic needs no change. */
+/* The value t wants for config 'name' when it must be set, else NULL. */
+static const char *fixed_value(const struct topic *t, const char *name)
+{
+    for (size_t w = 0; w < t->nwants; w++)
+        if (t->fix[w] && strcmp(t->wants[w].key, name) == 0)
+            return t->wants[w].value;
+    return NULL;
+}
+
+/* AlterConfigs replaces a topic's whole set of dynamic configs (librdkafka
+ * 2.0.2 has no IncrementalAlterConfigs), so the resource carries every
+ * dynamic config the topic has now, ours in place of the ones we set: each
+ * key once, since Kafka refuses a request naming a key twice ("duplicate
+ * config keys"; the development broker has no AlterConfigs to tell).
+ * Returns NULL when the topic needs no change. */
 static rd_kafka_ConfigResource_t *alter_resource(const struct run *r, const struct topic *t)
 {
     if (!t->configs_known || !(t->fix[0] || t->fix[1]))
@@ -351,7 +363,8 @@ static rd_kafka_ConfigResource_t *alter_resource(const struct run *r, const stru
         const rd_kafka_ConfigEntry_t **ce = rd_kafka_ConfigResource_configs(rr[i], &cnt);
         for (size_t k = 0; k < cnt; k++)
             if (rd_kafka_ConfigEntry_source(ce[k]) == RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG &&
-                rd_kafka_ConfigEntry_value(ce[k]))
+                rd_kafka_ConfigEntry_value(ce[k]) &&
+                !fixed_value(t, rd_kafka_ConfigEntry_name(ce[k])))
                 rd_kafka_ConfigResource_set_config(res, rd_kafka_ConfigEntry_name(ce[k]),
                                                    rd_kafka_ConfigEntry_value(ce[k]));
     }
