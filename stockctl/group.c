@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 extern char **environ;
 
@@ -66,13 +67,30 @@ int group_members(const struct cfg *c, const char *group, int *members, char *de
     return rc;
 }
 
+/* The group coordinator is moving or still loading __consumer_offsets:
+ * Kafka answers so for a few seconds after a group's first use on a new
+ * cluster (the development broker never does); worth asking again. */
+static int coordinator_busy(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR_NOT_COORDINATOR ||
+           e == RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS ||
+           e == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE;
+}
+
 int group_committed(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l, char *err, size_t errlen)
 {
-    for (int i = 0; i < l->cnt; i++)
-        l->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
-    rd_kafka_resp_err_t e = rd_kafka_committed(rk, l, 10000);
-    for (int i = 0; !e && i < l->cnt; i++)
-        e = l->elems[i].err;
+    rd_kafka_resp_err_t e;
+    /* 10 s in all: 40 tries 250 ms apart while the coordinator is busy */
+    for (int attempt = 0;; attempt++) {
+        for (int i = 0; i < l->cnt; i++)
+            l->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+        e = rd_kafka_committed(rk, l, 10000);
+        for (int i = 0; !e && i < l->cnt; i++)
+            e = l->elems[i].err;
+        if (!coordinator_busy(e) || attempt == 40)
+            break;
+        nanosleep(&(struct timespec){.tv_nsec = 250 * 1000 * 1000}, NULL);
+    }
     if (e) {
         snprintf(err, errlen, "committed offsets: %s", rd_kafka_err2str(e));
         return EXIT_UNREACHABLE;
