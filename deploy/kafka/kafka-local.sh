@@ -24,7 +24,10 @@
 # 2 I/O threads, group.initial.rebalance.delay.ms=0. KAFKA_LOCAL_PROPERTIES
 # names a file of extra server properties appended on the first start (e.g.
 # a SASL listener). Layout: DIR/data (logs), DIR/kafka.log (broker log),
-# DIR/server.properties, DIR/env, DIR/pid. Needs a JDK 17 and kcat.
+# DIR/server.properties, DIR/env, DIR/pid. KAFKA_SASL_USERS="name:password"
+# (comma-separated) adds a SASL_PLAINTEXT listener with SCRAM-SHA-256,
+# SCRAM-SHA-512 and PLAIN for those users, on the first start; its address
+# is KAFKA_SASL_BROKERS in DIR/env. Needs a JDK 17 and kcat.
 set -euo pipefail
 
 readonly prog=kafka-local.sh
@@ -36,7 +39,7 @@ die() {
 }
 
 usage() {
-  sed -n '2,27s/^# \{0,1\}//p' "$0"
+  sed -n '2,30s/^# \{0,1\}//p' "$0"
 }
 
 free_port() {
@@ -62,6 +65,7 @@ heap() {
 }
 
 broker_port() { sed -n 's/^advertised.listeners=PLAINTEXT:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$1/server.properties"; }
+sasl_port() { sed -n 's/^advertised.listeners=.*SASL_PLAINTEXT:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$1/server.properties"; }
 
 running_pid() { # DIR: prints the broker's pid when it runs
   local pid
@@ -73,17 +77,34 @@ running_pid() { # DIR: prints the broker's pid when it runs
 
 # First start: server.properties and a formatted log folder.
 init_dir() {
-  local dir=$1 bport cport cid
+  local dir=$1 bport cport sport='' cid listeners advertised
+  local -a scram=() users=()
   mkdir -p "$dir/data"
   bport=${KAFKA_PORT_WANTED:-$(free_port)}
   cport=$(free_port)
+  listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport
+  advertised=PLAINTEXT://127.0.0.1:$bport
+  local plain='org.apache.kafka.common.security.plain.PlainLoginModule required'
+  if [[ -n ${KAFKA_SASL_USERS:-} ]]; then
+    sport=$(free_port)
+    listeners+=,SASL_PLAINTEXT://127.0.0.1:$sport
+    advertised+=,SASL_PLAINTEXT://127.0.0.1:$sport
+    local u
+    IFS=, read -ra users <<<"$KAFKA_SASL_USERS"
+    for u in "${users[@]}"; do
+      [[ $u =~ ^([A-Za-z0-9_.-]+):([^\"\\ ]+)$ ]] || die "KAFKA_SASL_USERS: '${u%%:*}:...' is not name:password"
+      plain+=" user_${BASH_REMATCH[1]}=\"${BASH_REMATCH[2]}\""
+      scram+=(--add-scram "SCRAM-SHA-256=[name=${BASH_REMATCH[1]},password=${BASH_REMATCH[2]}]"
+        --add-scram "SCRAM-SHA-512=[name=${BASH_REMATCH[1]},password=${BASH_REMATCH[2]}]")
+    done
+  fi
   cat >"$dir/server.properties" <<PROPS
 # written by $prog for a single-node local broker
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$bport
+listeners=$listeners
+advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
@@ -104,13 +125,29 @@ num.io.threads=2
 num.recovery.threads.per.data.dir=1
 log.cleaner.threads=1
 PROPS
+  if [[ -n $sport ]]; then
+    cat >>"$dir/server.properties" <<PROPS
+sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=$plain;
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+PROPS
+  fi
   if [[ -n ${KAFKA_LOCAL_PROPERTIES:-} ]]; then
     [[ -r $KAFKA_LOCAL_PROPERTIES ]] || die "KAFKA_LOCAL_PROPERTIES='$KAFKA_LOCAL_PROPERTIES' is not a readable file"
     cat "$KAFKA_LOCAL_PROPERTIES" >>"$dir/server.properties"
   fi
-  cid=$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+  # a cluster id as Kafka's own Uuid.randomUuid makes them: base64url of 16
+  # random bytes, never starting with '-' (the format tool would read it as
+  # an option: one id in 64 did)
+  cid=$(python3 -c 'import base64, uuid
+while True:
+    c = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not c.startswith("-"):
+        break
+print(c)')
   "$(java_bin)" -cp "$(classpath)" -Dlog4j2.configurationFile="$here/log4j2.yaml" \
-    kafka.tools.StorageTool format -t "$cid" -c "$dir/server.properties" >"$dir/format.log" 2>&1 ||
+    kafka.tools.StorageTool format -t "$cid" -c "$dir/server.properties" "${scram[@]}" >"$dir/format.log" 2>&1 ||
     die "formatting $dir/data failed: $(tail -n 3 "$dir/format.log")"
 }
 
@@ -153,6 +190,7 @@ start() {
     die "the broker did not answer on $addr within 60 s: $(grep -E 'ERROR|Exception' "$dir/kafka.log" | tail -n 3)"
   fi
   printf 'KAFKA_BROKERS=%s\n' "$addr" >"$dir/env"
+  [[ -z $(sasl_port "$dir") ]] || printf 'KAFKA_SASL_BROKERS=127.0.0.1:%s\n' "$(sasl_port "$dir")" >>"$dir/env"
   echo "KAFKA_BROKERS=$addr"
 }
 
