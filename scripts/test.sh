@@ -5,10 +5,13 @@
 #   1. installs the Debian packages it needs (scripts/install-deps.sh)
 #   2. builds with warnings as errors (build/) and runs unit + integration
 #      tests against a throwaway PostgreSQL cluster and the development broker
-#   3. builds with -Db_sanitize=address,undefined (build-asan/) and runs the
+#   3. the real-Kafka tier: the integration tests of suite 'kafka' against
+#      Apache Kafka (deploy/kafka/: the pinned release's jars from Maven
+#      Central, cached in .cache/; one single-node KRaft broker per test)
+#   4. builds with -Db_sanitize=address,undefined (build-asan/) and runs the
 #      unit tests and a set of integration tests that runs every worker and
 #      tool under ASan/UBSan
-#   4. runs the unit tests and one integration test with every worker under
+#   5. runs the unit tests and one integration test with every worker under
 #      valgrind (memcheck, leaks are errors)
 #
 # Ends with one line "N passed, M failed". Options: --quick (step 2 only).
@@ -67,10 +70,14 @@ PG_LOCAL_FAST=1 deploy/pg-local.sh start "$tmp/pg" >/dev/null
 . "$tmp/pg/env"
 export PG_ADMIN_URL
 
-echo "== unit and integration tests"
-run_meson_test -C build
+echo "== unit and integration tests (development broker)"
+run_meson_test -C build --no-suite kafka
 
 if [ "$quick" -eq 0 ]; then
+  echo "== real-Kafka tier (Apache Kafka $(deploy/kafka/fetch.sh --version), one KRaft broker per test)"
+  deploy/kafka/fetch.sh >/dev/null
+  run_meson_test -C build --suite kafka
+
   echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
   setup_build build-asan -Db_sanitize=address,undefined -Db_lundef=false
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

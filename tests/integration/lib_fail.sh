@@ -66,7 +66,13 @@ pg_start_own() {
 
 # start_broker_ctl [PARTITIONS] [devbroker args...]: like lib.sh's
 # start_broker, with a control socket (BROKER_CTL) for broker_ctl.
+# On Apache Kafka (SF_BROKER=kafka) it starts Kafka: broker_ctl then ends
+# the test as skipped, since only the development broker injects faults.
 start_broker_ctl() {
+  if on_kafka; then
+    start_kafka "${1:-6}"
+    return
+  fi
   local parts=${1:-6} n bs
   (($# == 0)) || shift
   n=$((SF_NBROKER += 1))
@@ -90,6 +96,7 @@ start_broker_ctl() {
 # unless the broker answers ok.
 broker_ctl() {
   local out
+  need_dev_broker "broker_ctl $* is the development broker's fault injection"
   out=$("$SF_SRC/deploy/devbroker-ctl.sh" "$BROKER_CTL" "$@" 2>&1) ||
     fail "devbroker-ctl $*: $out"
   note "broker: $* -> $out"

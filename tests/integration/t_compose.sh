@@ -31,11 +31,12 @@ mapfile -t workers < <(sed -n 's/^ *\.name = "\([a-z-]*-worker\)",$/\1/p' "$SF_S
 note "workers: ${workers[*]}"
 
 # Structural checks on the resolved file (python3-yaml comes with docker-compose).
-python3 - "$SF_TMP/resolved.yml" "${workers[@]}" <<'EOF' || fail "docker-compose.yml misses something (above)"
+kafka_version=$("$SF_SRC/deploy/kafka/fetch.sh" --version)
+python3 - "$SF_TMP/resolved.yml" "$kafka_version" "${workers[@]}" <<'EOF' || fail "docker-compose.yml misses something (above)"
 import sys, yaml
 
 cfg = yaml.safe_load(open(sys.argv[1]))
-svc, workers, bad = cfg["services"], sys.argv[2:], []
+svc, kafka_version, workers, bad = cfg["services"], sys.argv[2], sys.argv[3:], []
 
 def check(cond, msg):
     if not cond:
@@ -50,6 +51,10 @@ check(want <= set(svc), f"services missing: {sorted(want - set(svc))}")
 k = svc.get("kafka", {})
 check(k.get("image", "").startswith("apache/kafka:"), "kafka: not the apache/kafka image")
 check("controller" in env("kafka").get("KAFKA_PROCESS_ROLES", ""), "kafka: not KRaft")
+check(k.get("image") == f"apache/kafka:{kafka_version}",
+      f"kafka: image {k.get('image')}, not the version the tests run (deploy/kafka/pom.xml: {kafka_version})")
+for key, val in (("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false"), ("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0")):
+    check(str(env("kafka").get(key)) == val, f"kafka: {key} is not {val} (as deploy/kafka/kafka-local.sh)")
 check(svc.get("postgres", {}).get("image") == "postgres:16", "postgres: not postgres:16")
 check(svc["migrate"].get("command") == ["stockctl", "migrate"], "migrate: command")
 check(svc["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy",

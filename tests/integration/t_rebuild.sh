@@ -248,7 +248,14 @@ PY
 
 # start_ledger_broker: like lib.sh's start_broker, with LEDGER_PARTS
 # partitions for inventory.ledger.
+# On Apache Kafka, which keeps every record, the ledger gets the 6
+# partitions of every other topic.
 start_ledger_broker() {
+  if on_kafka; then
+    LEDGER_PARTS=6
+    start_kafka 6
+    return
+  fi
   local bs=$SF_TMP/broker1.bootstrap
   [[ -x $DEVBROKER ]] || fail "dev broker not built: $DEVBROKER"
   "$DEVBROKER" --partitions 6 --topic "inventory.ledger:$LEDGER_PARTS" --bootstrap-file "$bs" \
