@@ -6,7 +6,9 @@
 #      and offline when they are all present)
 #   2. builds (meson setup build, once; ninja -C build)
 #   3. starts a throwaway PostgreSQL cluster in .stack/pg (a fresh
-#      `stockflow_demo` database each run) and the development broker (in memory)
+#      `stockflow_demo` database each run) and the development broker (in
+#      memory), or with --kafka Apache Kafka (deploy/kafka/, a fresh log
+#      folder in .stack/kafka, its topics created by `stockctl topics apply`)
 #   4. migrates, starts one stock-worker and two order-workers
 #   5. feeds a demo stream: stock receipts for five SKUs, a flash sale with
 #      more orders than units, ordinary orders, cancellations, a dozen
@@ -15,7 +17,8 @@
 #      state, stock per SKU, dead letters with their reasons, invariants)
 #   7. stops everything it started (also on failure or Ctrl-C)
 #
-# Option: --keep  leave the stack running at the end (prints how to stop it)
+# Options: --keep   leave the stack running at the end (prints how to stop it)
+#          --kafka  run on Apache Kafka instead of the development broker
 # Environment: STOCKFLOW_BUILD (build folder, default build/), STOCKFLOW_STACK
 # (default .stack/). A cluster already running in .stack/pg is reused (the
 # demo works in its own database, stockflow_demo) and left running.
@@ -31,11 +34,13 @@ DEMO_DB=stockflow_demo
 LOGS=$STACK/logs
 PG_BINDIR=/usr/lib/postgresql/15/bin
 KEEP=0
+BROKER_KIND=dev
 for arg in "$@"; do
   case $arg in
   --keep) KEEP=1 ;;
+  --kafka) BROKER_KIND=kafka ;;
   -h | --help)
-    sed -n '2,23s/^# \{0,1\}//p' "$0"
+    sed -n '2,26s/^# \{0,1\}//p' "$0"
     exit 0
     ;;
   *)
@@ -49,6 +54,7 @@ T0=$SECONDS
 WORKER_PIDS=()
 declare -A WORKER_NAME=()
 BROKER_PID=''
+KAFKA_DIR=''
 PGDIR=''
 PG_WAS_RUNNING=0
 KAFKA_BROKERS=${KAFKA_BROKERS:-}
@@ -115,13 +121,20 @@ cleanup() {
   if ((KEEP && rc == 0)); then
     say "stack left running (--keep)"
     info "export KAFKA_BROKERS=$KAFKA_BROKERS DATABASE_URL=$DATABASE_URL"
-    info "stop it: kill ${WORKER_PIDS[*]} $BROKER_PID; deploy/pg-local.sh stop $PGDIR"
+    if [[ -n $KAFKA_DIR ]]; then
+      info "stop it: kill ${WORKER_PIDS[*]}; deploy/kafka/kafka-local.sh stop $KAFKA_DIR; deploy/pg-local.sh stop $PGDIR"
+    else
+      info "stop it: kill ${WORKER_PIDS[*]} $BROKER_PID; deploy/pg-local.sh stop $PGDIR"
+    fi
     exit 0
   fi
   say "stopping"
   for pid in "${WORKER_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
   for pid in "${WORKER_PIDS[@]}"; do stop_pid "$pid" "${WORKER_NAME[$pid]}" signalled; done
   [[ -z $BROKER_PID ]] || stop_pid "$BROKER_PID" "stockflow-devbroker"
+  if [[ -n $KAFKA_DIR ]]; then
+    deploy/kafka/kafka-local.sh stop "$KAFKA_DIR" && info "Apache Kafka stopped"
+  fi
   stop_pg
   if ((rc == 0)); then
     say "demo done in $((SECONDS - T0)) s (logs in ${LOGS#"$ROOT"/})"
@@ -183,19 +196,38 @@ PGOPTIONS='-c client_min_messages=warning' psql "$PG_ADMIN_URL" -Xq -v ON_ERROR_
   -c "CREATE DATABASE $DEMO_DB" >/dev/null
 info "PostgreSQL: $DATABASE_URL (fresh database)"
 
-rm -f "$STACK/bootstrap"
-"$DEVBROKER" --partitions 6 --bootstrap-file "$STACK/bootstrap" </dev/null \
-  >"$LOGS/devbroker.out" 2>"$LOGS/devbroker.log" &
-BROKER_PID=$!
-deadline=$((SECONDS + 20))
-until [[ -s $STACK/bootstrap ]]; do
-  alive "$BROKER_PID" || die "the development broker exited"
-  ((SECONDS < deadline)) || die "the development broker did not come up in 20 s"
-  sleep 0.1
-done
-KAFKA_BROKERS=$(<"$STACK/bootstrap")
-export DATABASE_URL KAFKA_BROKERS
-info "Kafka (development broker, in memory): $KAFKA_BROKERS"
+if [[ $BROKER_KIND == kafka ]]; then
+  KAFKA_DIR=$STACK/kafka
+  deploy/kafka/kafka-local.sh stop "$KAFKA_DIR" >/dev/null 2>&1 || true # a --keep run before
+  rm -rf -- "$KAFKA_DIR"
+  out=$(deploy/kafka/kafka-local.sh start "$KAFKA_DIR" 2>"$LOGS/kafka-local.log") || {
+    cat "$LOGS/kafka-local.log" >&2
+    die "deploy/kafka/kafka-local.sh start failed"
+  }
+  ln -sf "$KAFKA_DIR/kafka.log" "$LOGS/kafka.log"
+  KAFKA_BROKERS=${out#KAFKA_BROKERS=}
+  export DATABASE_URL KAFKA_BROKERS
+  "$STOCKCTL" topics apply --partitions 6 >"$LOGS/topics-apply.log" 2>&1 || {
+    cat "$LOGS/topics-apply.log" >&2
+    die "stockctl topics apply failed"
+  }
+  info "Kafka (Apache Kafka $(deploy/kafka/fetch.sh --version), KRaft, log in ${KAFKA_DIR#"$ROOT"/}): $KAFKA_BROKERS"
+  info "$(grep -c '^created' "$LOGS/topics-apply.log") topics created by stockctl topics apply"
+else
+  rm -f "$STACK/bootstrap"
+  "$DEVBROKER" --partitions 6 --bootstrap-file "$STACK/bootstrap" </dev/null \
+    >"$LOGS/devbroker.out" 2>"$LOGS/devbroker.log" &
+  BROKER_PID=$!
+  deadline=$((SECONDS + 20))
+  until [[ -s $STACK/bootstrap ]]; do
+    alive "$BROKER_PID" || die "the development broker exited"
+    ((SECONDS < deadline)) || die "the development broker did not come up in 20 s"
+    sleep 0.1
+  done
+  KAFKA_BROKERS=$(<"$STACK/bootstrap")
+  export DATABASE_URL KAFKA_BROKERS
+  info "Kafka (development broker, in memory): $KAFKA_BROKERS"
+fi
 
 # ---- 4. schema and workers -----------------------------------------------------
 say "migrate and start the workers"
