@@ -104,7 +104,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     struct alertw *w = opaque;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         log_info("assigned %d partition(s)", parts->cnt);
-        rd_kafka_assign(rk, parts);
+        kafka_rebalance_apply(rk, err, parts);
         if (w->paused)
             rd_kafka_pause_partitions(rk, parts);
         return;
@@ -116,7 +116,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_resp_err_t ce = rd_kafka_commit(rk, NULL, 0);
     if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
         log_warn("commit on revoke: %s", rd_kafka_err2str(ce));
-    rd_kafka_assign(rk, NULL);
+    kafka_rebalance_apply(rk, err, parts);
 }
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)

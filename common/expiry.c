@@ -219,12 +219,9 @@ static void poll_once(struct expiry *x)
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        rd_kafka_assign(rk, parts);
-        return;
-    }
-    rd_kafka_commit(rk, NULL, 0);
-    rd_kafka_assign(rk, NULL);
+    if (err != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+        rd_kafka_commit(rk, NULL, 0);
+    kafka_rebalance_apply(rk, err, parts);
 }
 
 /* Publishes pending outbox rows (expiry ledger records, alerts) when this

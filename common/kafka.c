@@ -166,6 +166,33 @@ void kafka_dr_status(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         *status = m->err ? -1 : 1;
 }
 
+int kafka_rebalance_apply(rd_kafka_t *consumer, rd_kafka_resp_err_t err,
+                          rd_kafka_topic_partition_list_t *parts)
+{
+    int assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+    const char *proto = rd_kafka_rebalance_protocol(consumer);
+    if (proto && strcmp(proto, "COOPERATIVE") == 0) {
+        rd_kafka_error_t *e = assign ? rd_kafka_incremental_assign(consumer, parts)
+                                     : rd_kafka_incremental_unassign(consumer, parts);
+        if (e) {
+            log_error("incremental %s of %d partition(s): %s", assign ? "assign" : "unassign",
+                      parts->cnt, rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        }
+    } else {
+        rd_kafka_resp_err_t e = rd_kafka_assign(consumer, assign ? parts : NULL);
+        if (e)
+            log_error("%s: %s", assign ? "assign" : "unassign", rd_kafka_err2str(e));
+    }
+    rd_kafka_topic_partition_list_t *now = NULL;
+    int n = 0;
+    if (!rd_kafka_assignment(consumer, &now) && now)
+        n = now->cnt;
+    if (now)
+        rd_kafka_topic_partition_list_destroy(now);
+    return n;
+}
+
 void kafka_pause_all(rd_kafka_t *consumer, int pause)
 {
     rd_kafka_topic_partition_list_t *parts = NULL;

@@ -47,6 +47,15 @@ rd_kafka_t *kafka_producer_new(const char *brokers, const char *client_id,
  * their opaque: sets it to 1 when acknowledged, -1 when not (and logs). */
 void kafka_dr_status(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 
+/* Inside a rebalance callback: adds 'parts' to the consumer's assignment
+ * (err RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) or removes them (any other
+ * err), with the protocol the group runs: the whole assignment at once
+ * (eager: range, roundrobin) or incrementally (cooperative-sticky), so that
+ * RDKAFKA_PARTITION_ASSIGNMENT_STRATEGY may name either. Logs a failure.
+ * Returns the number of partitions assigned afterwards. */
+int kafka_rebalance_apply(rd_kafka_t *consumer, rd_kafka_resp_err_t err,
+                          rd_kafka_topic_partition_list_t *parts);
+
 /* Pauses (pause != 0) or resumes every partition assigned to consumer. */
 void kafka_pause_all(rd_kafka_t *consumer, int pause);
 

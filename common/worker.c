@@ -156,19 +156,26 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     struct worker *w = opaque;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         log_info("assigned %d partition(s)", parts->cnt);
-        rd_kafka_assign(rk, parts);
+        kafka_rebalance_apply(rk, err, parts);
         if (w->paused)
             rd_kafka_pause_partitions(rk, parts);
         update_ready(w);
         return;
     }
     log_info("revoked %d partition(s); committing stored offsets", parts->cnt);
-    w->nwaits = 0; /* paused retry partitions go with the assignment */
+    /* a paused retry partition goes with the assignment; the others stay
+     * paused until due (a cooperative rebalance revokes only some) */
+    for (size_t i = 0; i < w->nwaits;) {
+        if (rd_kafka_topic_partition_list_find(parts, w->waits[i].topic, w->waits[i].partition))
+            w->waits[i] = w->waits[--w->nwaits];
+        else
+            i++;
+    }
     rd_kafka_resp_err_t ce = rd_kafka_commit(rk, NULL, 0);
     if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
         log_warn("commit on revoke: %s", rd_kafka_err2str(ce));
-    rd_kafka_assign(rk, NULL);
-    worker_ready(0, "no partitions assigned");
+    if (kafka_rebalance_apply(rk, err, parts) == 0)
+        worker_ready(0, "no partitions assigned");
 }
 
 /* ---- life cycle --------------------------------------------------------- */

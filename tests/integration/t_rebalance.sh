@@ -8,7 +8,10 @@
 # the state gen.py predicts, the invariants hold, nothing on a retry or
 # dead-letter topic. Each membership change happens while events are still
 # unapplied, and each worker applied some of the stream (its log says so).
-# Runs on either broker (SF_BROKER); Kafka is the reference.
+# Runs on either broker (SF_BROKER); Kafka is the reference. With
+# REBALANCE_STRATEGY (e.g. cooperative-sticky) the workers use that
+# partition.assignment.strategy (incremental rebalances: only the moved
+# partitions are revoked).
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=lib_fail.sh
@@ -30,6 +33,10 @@ wait_idle 60 stockflow-stock
 # three membership changes, and each worker holds few fetched records
 slow=(BATCH_MAX=20 RDKAFKA_QUEUED_MIN_MESSAGES=50 RDKAFKA_QUEUED_MAX_MESSAGES_KBYTES=64
   RDKAFKA_FETCH_MESSAGE_MAX_BYTES=32768)
+if [[ -n ${REBALANCE_STRATEGY:-} ]]; then
+  slow+=(RDKAFKA_PARTITION_ASSIGNMENT_STRATEGY="$REBALANCE_STRATEGY")
+  note "partition.assignment.strategy=$REBALANCE_STRATEGY"
+fi
 # applied PORT: events the worker on HTTP port PORT finished (its /metrics)
 applied() {
   curl -fsS --max-time 10 "http://127.0.0.1:$1/metrics" |
