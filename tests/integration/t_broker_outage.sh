@@ -4,7 +4,8 @@
 # 10 s, longer than the 6 s session timeout, then brought up again: the dev
 # broker through its control socket (down -1: every connection dropped and
 # refused), Apache Kafka (SF_BROKER=kafka) for real: its process is stopped
-# and started again on the same log folder and port. The rest of the
+# and started again on the same log folder and port (BROKER_DOWN=kill: killed
+# with SIGKILL, a crash, so Kafka recovers its logs at restart). The rest of the
 # stream is produced after -> the same worker processes (no restart) catch up,
 # and in the end: every event applied exactly once (processed_events = the
 # produced event ids), the state gen.py predicts, invariants hold, nothing on
@@ -42,7 +43,7 @@ produce inventory.orders "$SF_TMP/orders-1.txt" -X batch.num.messages=20 # small
 progress() { processed_count "topic = 'inventory.orders'"; }
 wait_for "the first orders applied" 60 processed_at_least $((half / 10))
 at_down=$(progress)
-if on_kafka; then kafka_down; else broker_ctl down -1; fi
+if on_kafka; then kafka_down "${BROKER_DOWN:-stop}"; else broker_ctl down -1; fi
 sleep "$DOWN_S" # the outage itself: nothing to wait for
 at_up=$(progress)
 if on_kafka; then kafka_up; else broker_ctl up -1; fi
