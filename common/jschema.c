@@ -983,6 +983,11 @@ static int compile_keywords(struct cctx *c, struct node *n)
         if (k == sizeof(keywords) / sizeof(keywords[0]))
             continue; /* annotations and unknown words */
         old = where_push(c, keywords[k].name);
+        /* JSON leaves duplicate names undefined; a keyword given twice
+         * would compile twice into one slot (found by fuzz_jschema: the
+         * first "properties" leaked) */
+        if (obj_get(s, keywords[k].name) != s->u.object.values[i])
+            return cfail(c, "keyword given twice");
         if (keywords[k].fn(c, n, keywords[k].slot, s->u.object.values[i]))
             return -1;
         where_pop(c, old);
