@@ -137,11 +137,16 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 static void dlq_send(struct alertw *w)
 {
     char err[512];
+    struct route_origin o;
+    /* a dead letter keeps its provenance; one past the last retry step is
+     * the highest attempt a worker writes to a DLQ */
+    route_origin_of(w->m, (int)w->cfg->n_retry + 1, now_ms(), &o);
     struct route_failure f = {.error_class = "poison",
                               .error = w->why,
                               .group = w->role->group,
                               .worker = w->client_id,
-                              .now_ms = now_ms()};
+                              .attempt = o.attempt + 1,
+                              .origin = &o};
     struct log_ctx ctx = held_ctx(w);
     w->dlq_dr = 0;
     w->dlq_seq++;

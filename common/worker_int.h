@@ -8,6 +8,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "pg.h"
+#include "route.h"
 #include "worker.h"
 
 #include <librdkafka/rdkafka.h>
@@ -29,6 +30,7 @@
 enum item_state {
     IT_PENDING = 0,
     IT_DONE,   /* applied, ignored or duplicate */
+    IT_FAILED, /* poison or still transient: write_routed asks route_decide where to */
     IT_DEAD,   /* to <source>.dlq */
     IT_RETRY,  /* to <source>.retry.<n> */
     IT_REWIND, /* not finished: read it again */
@@ -40,9 +42,12 @@ struct item {
     struct evt ev;
     int valid;
     enum item_state st;
+    enum route_error fail;   /* IT_FAILED: what went wrong */
+    struct route_origin origin; /* IT_DEAD / IT_RETRY: the provenance written */
+    struct route_decision dec;  /* IT_DEAD / IT_RETRY: where it goes */
     const char *error_class;
     char error[512];
-    int64_t not_before_ms; /* IT_RETRY: when the retry is due; IT_WAIT: when to resume */
+    int64_t not_before_ms; /* IT_WAIT: when to resume */
     int dr; /* retry / dead letter delivery: 0 pending, 1 acknowledged, -1 failed */
 };
 
