@@ -12,8 +12,9 @@
 enum pg_class {
     PG_OK = 0,
     PG_TRANSIENT, /* deadlock, serialization failure, lock or statement timeout */
-    PG_OUTAGE,    /* connection lost or server unavailable: pause and reconnect */
-    PG_ERROR,     /* any other error: a bug or a bad input */
+    PG_OUTAGE,    /* connection lost, or the server refuses everyone's work (read-only,
+                     privilege, missing object, I/O, internal): pause and reconnect */
+    PG_ERROR,     /* the event's own fault (data exception, constraint, SFnnn): poison */
 };
 
 struct pg;
@@ -37,6 +38,13 @@ enum pg_class pg_connect(struct pg *p, char *err, size_t errlen);
 
 /* The live connection, or NULL when not connected. Borrowed. */
 PGconn *pg_conn(struct pg *p);
+
+/* Classifies a SQLSTATE (DESIGN §6): PG_TRANSIENT for serialization
+ * failure, deadlock, lock and statement timeout; PG_ERROR only for errors
+ * that are the event's own fault (class 22 data exceptions, class 23
+ * constraint violations, the project's SFnnn codes); PG_OUTAGE for every
+ * other state and for none (NULL). Pure. */
+enum pg_class pg_class_of_state(const char *sqlstate);
 
 /* Classifies a failed result (r may be NULL) on connection c. */
 enum pg_class pg_classify(PGconn *c, const PGresult *r);

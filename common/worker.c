@@ -51,6 +51,8 @@ void worker_enter_outage(struct worker *w, int db, const char *why)
     if (!w->paused && now - w->resumed_ms < OUTAGE_CONTINUES_MS) {
         /* failed again right after resuming: the same outage goes on */
         w->backoff_ms = w->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : w->backoff_ms * 2;
+        log_warn("%s still unavailable after resuming: %s; pausing again for %ld ms",
+                 db ? "PostgreSQL" : "Kafka", why, w->backoff_ms);
     } else if (!w->paused) {
         log_error("%s unavailable: %s; pausing consumption until it is back",
                   db ? "PostgreSQL" : "Kafka", why);
