@@ -141,12 +141,34 @@ static enum pg_class pg_setup(struct pg *p, char *err, size_t errlen)
     return c;
 }
 
+size_t pg_conn_params(const char *url, const char *app_name, const char **keys,
+                      const char **vals)
+{
+    /* before dbname: the URL's own values win (expand_dbname); after: ours */
+    static const char *const k[] = {"connect_timeout", "keepalives", "keepalives_idle",
+                                    "keepalives_interval", "keepalives_count",
+                                    "tcp_user_timeout"};
+    static const char *const v[] = {"5", "1", "10", "5", "3", "30000"};
+    size_t n = 0;
+    for (; n < sizeof(k) / sizeof(k[0]); n++) {
+        keys[n] = k[n];
+        vals[n] = v[n];
+    }
+    keys[n] = "dbname";
+    vals[n++] = url;
+    keys[n] = "application_name";
+    vals[n++] = app_name;
+    keys[n] = NULL;
+    vals[n] = NULL;
+    return n;
+}
+
 enum pg_class pg_connect(struct pg *p, char *err, size_t errlen)
 {
+    const char *keys[PG_CONN_PARAMS_MAX], *vals[PG_CONN_PARAMS_MAX];
     if (p->conn)
         PQfinish(p->conn);
-    const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
-    const char *vals[] = {p->url, p->app_name, "5", NULL};
+    pg_conn_params(p->url, p->app_name, keys, vals);
     p->conn = PQconnectdbParams(keys, vals, 1);
     if (!p->conn || PQstatus(p->conn) != CONNECTION_OK) {
         pg_errline(p->conn, NULL, err, errlen);

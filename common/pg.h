@@ -32,6 +32,18 @@ int pg_new(struct pg **out, const char *url, const char *app_name, long lock_tim
            long statement_timeout_ms, const struct pg_stmt *stmts, size_t nstmts);
 void pg_free(struct pg *p); /* NULL is a no-op */
 
+/* Room for the key/value arrays of pg_conn_params, NULL entry included. */
+#define PG_CONN_PARAMS_MAX 10
+
+/* The PQconnectdbParams arrays (expand_dbname = 1) pg_connect uses: TCP
+ * keepalives (idle 10 s, every 5 s, 3 probes), tcp_user_timeout 30 s and
+ * connect_timeout 5 s, so a dead database host is noticed instead of hanging;
+ * url may set any of them itself (its values win); application_name is
+ * app_name. keys and vals hold PG_CONN_PARAMS_MAX entries, NULL-terminated
+ * on return; the strings are borrowed. Returns the count without the NULL. */
+size_t pg_conn_params(const char *url, const char *app_name, const char **keys,
+                      const char **vals);
+
 /* Connects (dropping any old connection) and prepares the statements.
  * Returns PG_OK, or PG_OUTAGE / PG_ERROR with one line in err. */
 enum pg_class pg_connect(struct pg *p, char *err, size_t errlen);
