@@ -439,7 +439,7 @@ int alertw_run(const struct alertw_role *role, const struct cfg *cfg, volatile s
     worker_ready(1, "ok");
     while (!*stop) {
         worker_beat();
-        if (step(&w)) {
+        if (step(&w) || kafka_fatal()) { /* a fatal producer error is logged where seen */
             rc = 1;
             break;
         }

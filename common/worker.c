@@ -322,6 +322,10 @@ int worker_run(const struct worker_role *role, const struct cfg *cfg, volatile s
         worker_beat();
         rd_kafka_poll(w.producer, 0);
         rd_kafka_poll(w.alert_producer, 0);
+        if (kafka_fatal()) {
+            rc = 1; /* logged by the producer's error callback */
+            break;
+        }
         if (w.paused) {
             outage_step(&w);
             continue;
