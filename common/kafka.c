@@ -1,5 +1,6 @@
 #include "kafka.h"
 
+#include "cfg.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -25,12 +26,18 @@ static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, 
                     char *err, size_t errlen)
 {
     char why[512];
+    const char *what = var ? var : name;
     if (rd_kafka_conf_set(conf, name, value, why, sizeof(why)) == RD_KAFKA_CONF_OK)
         return 0;
-    if (var)
-        snprintf(err, errlen, "invalid configuration: %s=\"%.200s\": %s", var, value, why);
-    else
-        snprintf(err, errlen, "invalid configuration: %s=\"%.200s\": %s", name, value, why);
+    if (cfg_is_secret_name(what) || cfg_is_secret_name(name)) {
+        /* a secret (or a misspelled one): neither the value nor librdkafka's
+         * message, which may quote it, is shown */
+        snprintf(err, errlen, "invalid configuration: %s (value not shown): %s", what,
+                 strstr(why, "No such configuration property") ? "no such librdkafka property"
+                                                                : "refused by librdkafka");
+        return -1;
+    }
+    snprintf(err, errlen, "invalid configuration: %s=\"%.200s\": %s", what, value, why);
     return -1;
 }
 

@@ -45,6 +45,13 @@ void worker_ready(int ok, const char *fmt, ...)
 /* ---- pausing for outages ------------------------------------------------ */
 
 
+/* What /readyz says about an outage: never libpq's message (it names hosts,
+ * users, sometimes more), which goes to the log only. */
+static const char *ready_why(const struct worker *w)
+{
+    return w->db_down ? "database unreachable" : w->outage_why;
+}
+
 void worker_enter_outage(struct worker *w, int db, const char *why)
 {
     int64_t now = now_ms();
@@ -63,9 +70,9 @@ void worker_enter_outage(struct worker *w, int db, const char *why)
         snprintf(w->outage_why, sizeof(w->outage_why), "%s unavailable: %s",
                  db ? "PostgreSQL" : "Kafka", why);
     }
-    worker_ready(0, "paused: %s", w->outage_why);
     w->paused = 1;
     w->db_down |= db;
+    worker_ready(0, "paused: %s", ready_why(w));
     w->retry_at_ms = now + w->backoff_ms;
     kafka_pause_all(w->consumer, 1);
 }
@@ -80,7 +87,7 @@ static void update_ready(struct worker *w)
         rd_kafka_topic_partition_list_destroy(parts);
     }
     if (w->paused)
-        worker_ready(0, "paused: %s", w->outage_why);
+        worker_ready(0, "paused: %s", ready_why(w));
     else if (!pg_conn(w->pg))
         worker_ready(0, "not connected to PostgreSQL");
     else if (n == 0)
