@@ -234,7 +234,8 @@ static int dead_letter_alert(struct alertw *w)
                                   .len = w->m->len,
                                   .headers = hs,
                                   .nheaders = n,
-                                  .now_ms = now_ms()};
+                                  .now_ms = now_ms(),
+                                  .omit_payload = !w->cfg->alert_include_payload};
     char err[512];
     if (alert_dead_letter_json(&d, &w->body, &w->len, w->id, w->summary, sizeof(w->summary), err,
                                sizeof(err)))
@@ -395,7 +396,10 @@ static int alertw_init(struct alertw *w, const struct alertw_role *role, const s
     gethostname(host, sizeof(host) - 1);
     snprintf(w->client_id, sizeof(w->client_id), "%s@%s:%d", role->name, host, (int)getpid());
     if (cfg->alert_webhook_url[0] &&
-        alert_http_new(&w->http, cfg->alert_webhook_url, stop, err, sizeof(err)))
+        alert_http_new(&w->http, cfg->alert_webhook_url,
+                       &(struct alert_http_opts){.secret = cfg->alert_webhook_secret,
+                                                 .authorization = cfg->alert_webhook_authorization},
+                       stop, err, sizeof(err)))
         return log_error("ALERT_WEBHOOK_URL: %s", err), -1;
     w->producer =
         kafka_producer_new(cfg->kafka_brokers, w->client_id, env, on_delivery, w, err, sizeof(err));

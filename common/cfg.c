@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum cfg_type { T_STR, T_LONG, T_BACKOFF, T_LOGLEVEL, T_BROKERS, T_PGURL, T_HTTPURL };
+enum cfg_type { T_STR, T_LONG, T_BACKOFF, T_LOGLEVEL, T_BROKERS, T_PGURL, T_HTTPURL, T_SECRET, T_BOOL };
 
 struct cfg_entry {
     const char *name;
     enum cfg_type type;
-    const char *def; /* NULL: unset allowed (T_STR/T_HTTPURL only) */
+    const char *def; /* NULL: unset allowed (T_STR/T_HTTPURL/T_SECRET only) */
     long min, max;
     size_t offset; /* into struct cfg */
 };
@@ -26,6 +26,9 @@ static const struct cfg_entry entries[] = {
     {"KAFKA_BROKERS", T_BROKERS, "127.0.0.1:9092", 0, 0, OFF(kafka_brokers)},
     {"DATABASE_URL", T_PGURL, "postgresql:///stockflow", 0, 0, OFF(database_url)},
     {"ALERT_WEBHOOK_URL", T_HTTPURL, NULL, 0, 0, OFF(alert_webhook_url)},
+    {"ALERT_WEBHOOK_SECRET", T_SECRET, NULL, 0, 0, OFF(alert_webhook_secret)},
+    {"ALERT_WEBHOOK_AUTHORIZATION", T_SECRET, NULL, 0, 0, OFF(alert_webhook_authorization)},
+    {"ALERT_INCLUDE_PAYLOAD", T_BOOL, "true", 0, 0, OFF(alert_include_payload)},
     {"RESERVATION_HOLD_SECONDS", T_LONG, "900", 1, 604800, OFF(hold_seconds)},
     {"RETRY_BACKOFF_SECONDS", T_BACKOFF, "1,10,60,300", 0, 0, OFF(retry_backoff)},
     {"HTTP_PORT", T_LONG, NULL, 0, 65535, OFF(http_port)},
@@ -196,7 +199,7 @@ static int load_one(struct cfg *c, const struct cfg_entry *e, const char *v, cha
     enum log_level lvl;
     int n;
 
-    if (e->type != T_BACKOFF && e->type != T_LONG && e->type != T_LOGLEVEL) {
+    if (e->type != T_BACKOFF && e->type != T_LONG && e->type != T_LOGLEVEL && e->type != T_BOOL) {
         if (strlen(v) >= sizeof(c->kafka_brokers)) {
             snprintf(why, whylen, "longer than %zu bytes", sizeof(c->kafka_brokers) - 1);
             return -1;
@@ -217,6 +220,28 @@ static int load_one(struct cfg *c, const struct cfg_entry *e, const char *v, cha
         if (check_httpurl(v, why, whylen))
             return -1;
         break;
+    case T_SECRET: /* a header value: printable, no line breaks */
+        for (const char *q = v; *q; q++) {
+            if (iscntrl((unsigned char)*q)) {
+                snprintf(why, whylen, "must not contain control characters or line breaks");
+                return -1;
+            }
+        }
+        if (!*v) {
+            snprintf(why, whylen, "empty (unset it instead)");
+            return -1;
+        }
+        break;
+    case T_BOOL:
+        if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes"))
+            *(int *)(void *)dst = 1;
+        else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no"))
+            *(int *)(void *)dst = 0;
+        else {
+            snprintf(why, whylen, "expected true or false");
+            return -1;
+        }
+        return 0;
     case T_LONG:
         if (parse_long(v, &lv) || lv < e->min || lv > e->max) {
             snprintf(why, whylen, "expected a whole number in %ld..%ld", e->min, e->max);
@@ -255,7 +280,8 @@ int cfg_load(struct cfg *c, long default_http_port, cfg_getenv_fn get, char *err
         if (!v)
             continue;
         if (load_one(c, e, v, why, sizeof(why))) {
-            if (e->type == T_PGURL || e->type == T_HTTPURL) /* may hold a password or token */
+            if (e->type == T_PGURL || e->type == T_HTTPURL || e->type == T_SECRET)
+                /* may hold a password or token */
                 snprintf(err, errlen, "invalid configuration: %s (value not shown): %s", e->name,
                          why);
             else
@@ -363,11 +389,14 @@ void cfg_log(const struct cfg *c, const char *const *environ_vars)
     for (size_t i = 0; i < c->n_retry && n < sizeof(steps) - 16; i++)
         n += (size_t)snprintf(steps + n, sizeof(steps) - n, "%s%ld", i ? "," : "", c->retry_backoff[i]);
     log_info("config: KAFKA_BROKERS=%s DATABASE_URL=%s ALERT_WEBHOOK_URL=%s "
+             "ALERT_WEBHOOK_SECRET=%s ALERT_WEBHOOK_AUTHORIZATION=%s ALERT_INCLUDE_PAYLOAD=%s "
              "RESERVATION_HOLD_SECONDS=%ld RETRY_BACKOFF_SECONDS=%s HTTP_PORT=%ld BATCH_MAX=%ld "
              "PG_LOCK_TIMEOUT_MS=%ld PG_STATEMENT_TIMEOUT_MS=%ld PAYMENT_LAG_ALERT_SECONDS=%ld",
-             c->kafka_brokers, db, hook[0] ? hook : "(unset: alerts logged only)", c->hold_seconds,
-             steps, c->http_port, c->batch_max, c->lock_timeout_ms, c->statement_timeout_ms,
-             c->payment_lag_alert_s);
+             c->kafka_brokers, db, hook[0] ? hook : "(unset: alerts logged only)",
+             c->alert_webhook_secret[0] ? "***" : "(unset: requests unsigned)",
+             c->alert_webhook_authorization[0] ? "***" : "(unset)",
+             c->alert_include_payload ? "true" : "false", c->hold_seconds, steps, c->http_port,
+             c->batch_max, c->lock_timeout_ms, c->statement_timeout_ms, c->payment_lag_alert_s);
     for (const char *const *e = environ_vars; e && *e; e++) {
         if (strncmp(*e, "RDKAFKA_", 8) != 0)
             continue;

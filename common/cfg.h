@@ -14,6 +14,9 @@ struct cfg {
     char kafka_brokers[1024];
     char database_url[1024];
     char alert_webhook_url[1024]; /* "" when unset: alerts are logged only */
+    char alert_webhook_secret[1024]; /* ALERT_WEBHOOK_SECRET, "" unset: requests unsigned */
+    char alert_webhook_authorization[1024]; /* ALERT_WEBHOOK_AUTHORIZATION, "" unset */
+    int alert_include_payload; /* ALERT_INCLUDE_PAYLOAD (default 1) */
     long hold_seconds;            /* RESERVATION_HOLD_SECONDS */
     long retry_backoff[CFG_MAX_RETRY_STEPS]; /* RETRY_BACKOFF_SECONDS */
     size_t n_retry;

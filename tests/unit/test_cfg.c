@@ -36,6 +36,9 @@ START_TEST(defaults_follow_design)
     ck_assert_int_eq(c.http_port, 8081);
     ck_assert_int_eq(c.log_level, 1);
     ck_assert_int_eq(c.batch_max, 1000);
+    ck_assert_str_eq(c.alert_webhook_secret, "");
+    ck_assert_str_eq(c.alert_webhook_authorization, "");
+    ck_assert_int_eq(c.alert_include_payload, 1);
 }
 END_TEST
 
@@ -44,7 +47,9 @@ START_TEST(values_are_read)
     static const char *const env[] = {"KAFKA_BROKERS", "a:1,b:2", "RESERVATION_HOLD_SECONDS", "5",
                                       "RETRY_BACKOFF_SECONDS", "0,2,2", "HTTP_PORT", "0",
                                       "LOG_LEVEL", "debug", "ALERT_WEBHOOK_URL",
-                                      "https://hooks.example/x", NULL};
+                                      "https://hooks.example/x", "ALERT_WEBHOOK_SECRET", "whsec_1",
+                                      "ALERT_WEBHOOK_AUTHORIZATION", "Bearer t0k",
+                                      "ALERT_INCLUDE_PAYLOAD", "false", NULL};
     struct cfg c;
     char err[512];
     fake_env = env;
@@ -56,6 +61,9 @@ START_TEST(values_are_read)
     ck_assert_int_eq(c.http_port, 0);
     ck_assert_int_eq(c.log_level, 0);
     ck_assert_str_eq(c.alert_webhook_url, "https://hooks.example/x");
+    ck_assert_str_eq(c.alert_webhook_secret, "whsec_1");
+    ck_assert_str_eq(c.alert_webhook_authorization, "Bearer t0k");
+    ck_assert_int_eq(c.alert_include_payload, 0);
 }
 END_TEST
 
@@ -86,6 +94,8 @@ static const struct {
     {"LOG_LEVEL", "loud", "debug, info"},
     {"BATCH_MAX", "0", "1..10000"},
     {"PG_LOCK_TIMEOUT_MS", "x", "whole number"},
+    {"ALERT_INCLUDE_PAYLOAD", "maybe", "true or false"},
+    {"ALERT_WEBHOOK_SECRET", "", "empty"},
 };
 
 START_TEST(bad_value_names_the_variable)
@@ -222,6 +232,8 @@ static const struct {
     {"DATABASE_URL", "host=db passwrd=hunter2", "invalid connection option"},
     {"ALERT_WEBHOOK_URL", "ftp://hooks.example.com/s3cr3t", "http"},
     {"ALERT_WEBHOOK_URL", "https://hooks.example.com/s3cr3t x", "spaces"},
+    {"ALERT_WEBHOOK_SECRET", "s3cr3t\n", "line breaks"},
+    {"ALERT_WEBHOOK_AUTHORIZATION", "Bearer s3cr3t\r\nX-Injected: 1", "line breaks"},
 };
 
 START_TEST(bad_secret_value_is_not_shown)
@@ -263,7 +275,8 @@ START_TEST(effective_config_log_has_no_secret)
 {
     static const char *const env[] = {
         "DATABASE_URL", "postgresql://bob:hunter2@db/x?sslpassword=hunter2",
-        "ALERT_WEBHOOK_URL", "https://hooks.example.com/services/xoxb-s3cr3t?token=s3cr3t", NULL};
+        "ALERT_WEBHOOK_URL", "https://hooks.example.com/services/xoxb-s3cr3t?token=s3cr3t",
+        "ALERT_WEBHOOK_SECRET", "s3cr3t", "ALERT_WEBHOOK_AUTHORIZATION", "Bearer xoxb", NULL};
     const char *rdk[] = {"RDKAFKA_SASL_PASSWORD=hunter2", "RDKAFKA_SASL_USERNAME=bob",
                          "RDKAFKA_SESSION_TIMEOUT_MS=6000", NULL};
     struct cfg c;
