@@ -153,6 +153,15 @@ static void take_result(struct worker *w, size_t k)
     }
 }
 
+/* The database failed the batch: its unfinished events are read again, and
+ * batch_run reports BATCH_DB_DOWN (the first cause is kept). */
+static void db_down(struct worker *w, const char *why)
+{
+    if (!(w->verdict & BATCH_DB_DOWN))
+        snprintf(w->verdict_why, sizeof(w->verdict_why), "%s", why);
+    w->verdict |= BATCH_DB_DOWN;
+}
+
 static void rewind_pending(struct worker *w)
 {
     for (size_t i = 0; i < w->n; i++)
@@ -170,7 +179,7 @@ static int apply_singly(struct worker *w, size_t k)
         struct item *it = &w->items[w->inv_idx[j]];
         if (c == PG_OUTAGE) {
             rewind_pending(w);
-            worker_enter_outage(w, 1, err);
+            db_down(w, err);
             return -1;
         }
         if (c == PG_OK)
@@ -231,7 +240,7 @@ static void apply_valid(struct worker *w)
         metrics_histogram_observe(METRICS_TRANSACTION, "", (now_ms() - t0) / 1000.0);
         if (c == PG_OUTAGE) {
             rewind_pending(w);
-            worker_enter_outage(w, 1, err);
+            db_down(w, err);
             return;
         }
         if (c == PG_OK) {
@@ -320,8 +329,7 @@ static void write_routed(struct worker *w)
         struct item *it = &w->items[i];
         if ((it->st == IT_DEAD || it->st == IT_RETRY) && it->dr != 1) {
             it->st = IT_REWIND;
-            worker_enter_outage(w, 0, "retry or dead-letter topic not writable");
-            w->alert_now = 1; /* DESIGN §6: nothing dropped, and the worker alerts */
+            w->verdict |= BATCH_BROKER_DOWN; /* DESIGN §6: nothing dropped, and the worker alerts */
         }
     }
 }
@@ -473,7 +481,7 @@ static void idle_watermarks(struct worker *w)
     }
     char err[512];
     if (n && inv_mark(w->pg, w->marks, n, err, sizeof(err)) == PG_OUTAGE)
-        worker_enter_outage(w, 1, err);
+        db_down(w, err);
     /* marks point into parts: written above, before it goes */
     rd_kafka_topic_partition_list_destroy(ends);
     rd_kafka_topic_partition_list_destroy(parts);
@@ -484,7 +492,8 @@ static void idle_watermarks(struct worker *w)
  * poll comes back empty. */
 static void mark_caught_up(struct worker *w)
 {
-    if (w->role->watermarks && !w->paused && now_ms() - w->idle_mark_ms >= IDLE_MARK_MS)
+    if (w->role->watermarks && !w->paused && !(w->verdict & BATCH_DB_DOWN) &&
+        now_ms() - w->idle_mark_ms >= IDLE_MARK_MS)
         idle_watermarks(w);
 }
 
@@ -492,15 +501,17 @@ int batch_run(struct worker *w)
 {
     int64_t t = now_ms(), *ph = w->phase_ms;
     memset(w->phase_ms, 0, sizeof(w->phase_ms));
+    w->verdict = BATCH_OK;
+    w->verdict_why[0] = '\0';
     if (collect(w))
-        return -1;
+        return BATCH_FATAL;
     ph[0] = now_ms() - t;
     w->phase_n = w->n;
     if (w->n == 0) {
         t = now_ms();
         mark_caught_up(w);
         ph[4] = now_ms() - t;
-        return 0;
+        return w->verdict;
     }
     t = now_ms();
     validate(w);
@@ -515,5 +526,5 @@ int batch_run(struct worker *w)
     t = now_ms();
     mark_caught_up(w);
     ph[4] = now_ms() - t;
-    return 0;
+    return w->verdict;
 }

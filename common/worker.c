@@ -339,9 +339,16 @@ int worker_run(const struct worker_role *role, const struct cfg *cfg, volatile s
         }
         int64_t t0 = now_ms();
         batch_resume_due(&w);
-        if (batch_run(&w)) {
+        int v = batch_run(&w);
+        if (v & BATCH_FATAL) {
             rc = 1;
             break;
+        }
+        if (v & BATCH_DB_DOWN)
+            worker_enter_outage(&w, 1, w.verdict_why);
+        if (v & BATCH_BROKER_DOWN) {
+            worker_enter_outage(&w, 0, "retry or dead-letter topic not writable");
+            w.alert_now = 1; /* DESIGN §6: nothing dropped, and the worker alerts */
         }
         int64_t t1 = now_ms();
         relay(&w);

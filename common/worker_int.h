@@ -81,6 +81,8 @@ struct worker {
     struct outbox *outbox;
     int outage_alerted;
     int alert_now; /* raise the outage alert at once (a retry or DLQ write failed) */
+    int verdict;            /* of the batch in flight: enum batch_verdict bits */
+    char verdict_why[512];  /* BATCH_DB_DOWN: the first database error */
     char outage_why[256];
     char client_id[128];
 };
@@ -93,12 +95,23 @@ static inline int64_t now_ms(void)
 }
 
 /* worker.c: pause every partition for an outage (db: PostgreSQL's, so
- * reconnect before resuming); why is logged once per outage. */
+ * reconnect before resuming); why is logged once per outage. Only worker.c
+ * enters an outage: batch_run reports one in its verdict. */
 void worker_enter_outage(struct worker *w, int db, const char *why);
 
+/* The verdict of one batch_run, bits: */
+enum batch_verdict {
+    BATCH_OK = 0,
+    BATCH_DB_DOWN = 1,     /* PostgreSQL failed (why in verdict_why): unfinished events rewound */
+    BATCH_BROKER_DOWN = 2, /* a retry or dead-letter record was not written: rewound */
+    BATCH_FATAL = 4,       /* the consumer reported a fatal error (logged): stop */
+};
+
 /* batch.c: polls one batch and takes it through validation, apply, retry
- * and dead-letter routing and offset storage. Returns -1 on a fatal
- * consumer error, else 0. */
+ * and dead-letter routing and offset storage (every finished event's offset
+ * stored, every unfinished one rewound). Returns its verdict: BATCH_OK, or
+ * BATCH_DB_DOWN and/or BATCH_BROKER_DOWN for worker.c to pause on, or
+ * BATCH_FATAL. */
 int batch_run(struct worker *w);
 
 /* batch.c: resumes retry partitions whose head record is due. */
