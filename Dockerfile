@@ -17,7 +17,7 @@ FROM debian:bookworm AS build
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         build-essential meson ninja-build pkg-config python3 \
-        librdkafka-dev libpq-dev libyajl-dev libcurl4-openssl-dev libmicrohttpd-dev check \
+        librdkafka-dev libpq-dev libyajl-dev libcurl4-openssl-dev libmicrohttpd-dev libssl-dev check \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -33,7 +33,7 @@ FROM debian:bookworm-slim AS runtime
 # Only the shared libraries the binaries link, and curl for the HEALTHCHECK.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        librdkafka1 libpq5 libyajl2 libcurl4 libmicrohttpd12 curl ca-certificates \
+        librdkafka1 libpq5 libyajl2 libcurl4 libmicrohttpd12 libssl3 curl ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 
 COPY --from=build /out/usr/local/bin/ /usr/local/bin/

@@ -3,6 +3,9 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,12 +248,16 @@ static int gen_details(yajl_gen g, const struct alert_dead_letter *d)
         bad |= gen_bytes(g, d->key, d->key_len, ALERT_PAYLOAD_MAX, NULL);
     else
         bad |= yajl_gen_null(g) != yajl_gen_status_ok;
-    bad |= gen_str(g, "payload");
-    bad |= gen_bytes(g, d->payload, d->len, ALERT_PAYLOAD_MAX, &trunc);
+    if (!d->omit_payload) {
+        bad |= gen_str(g, "payload");
+        bad |= gen_bytes(g, d->payload, d->len, ALERT_PAYLOAD_MAX, &trunc);
+    }
     bad |= gen_str(g, "payload_bytes");
     bad |= yajl_gen_integer(g, (long long)d->len) != yajl_gen_status_ok;
-    bad |= gen_str(g, "truncated");
-    bad |= yajl_gen_bool(g, trunc) != yajl_gen_status_ok;
+    if (!d->omit_payload) {
+        bad |= gen_str(g, "truncated");
+        bad |= yajl_gen_bool(g, trunc) != yajl_gen_status_ok;
+    }
     bad |= yajl_gen_map_close(g) != yajl_gen_status_ok;
     return bad ? -1 : 0;
 }
@@ -439,7 +446,33 @@ int alert_parse(const void *buf, size_t len, char *id, char *summary, size_t sum
 
 /* ---- delivery ----------------------------------------------------------- */
 
+int alert_signature(const char *secret, int64_t t, const void *body, size_t len, char *out,
+                    size_t outlen)
+{
+    char pre[32];
+    unsigned char md[EVP_MAX_MD_SIZE];
+    size_t mdlen = 0;
+    int n = snprintf(pre, sizeof(pre), "%lld.", (long long)t);
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+                           OSSL_PARAM_construct_end()};
+    int ok = ctx && EVP_MAC_init(ctx, (const unsigned char *)secret, strlen(secret), params) &&
+             EVP_MAC_update(ctx, (const unsigned char *)pre, (size_t)n) &&
+             EVP_MAC_update(ctx, body, len) && EVP_MAC_final(ctx, md, &mdlen, sizeof(md)) &&
+             mdlen == 32;
+    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_free(mac);
+    if (!ok || outlen < (size_t)n + 5 + 2 * mdlen + 1)
+        return -1;
+    size_t k = (size_t)snprintf(out, outlen, "t=%lld,v1=", (long long)t);
+    for (size_t i = 0; i < mdlen; i++, k += 2)
+        snprintf(out + k, outlen - k, "%02x", md[i]);
+    return 0;
+}
+
 struct alert_http {
+    char *secret, *authorization; /* NULL when not configured */
     CURL *curl;
     volatile sig_atomic_t *stop;
     char errbuf[CURL_ERROR_SIZE];
@@ -512,8 +545,8 @@ static int http_setup(struct alert_http *h, const char *url)
     return bad ? -1 : 0;
 }
 
-int alert_http_new(struct alert_http **out, const char *url, volatile sig_atomic_t *stop, char *err,
-                   size_t errlen)
+int alert_http_new(struct alert_http **out, const char *url, const struct alert_http_opts *opts,
+                   volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
     *out = NULL;
     if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
@@ -524,6 +557,15 @@ int alert_http_new(struct alert_http **out, const char *url, volatile sig_atomic
         return snprintf(err, errlen, "out of memory"), -ENOMEM;
     }
     h->stop = stop;
+    if (opts && opts->secret && *opts->secret && !(h->secret = strdup(opts->secret))) {
+        alert_http_free(h);
+        return snprintf(err, errlen, "out of memory"), -ENOMEM;
+    }
+    if (opts && opts->authorization && *opts->authorization &&
+        !(h->authorization = strdup(opts->authorization))) {
+        alert_http_free(h);
+        return snprintf(err, errlen, "out of memory"), -ENOMEM;
+    }
     if (http_setup(h, url)) {
         alert_http_free(h);
         return snprintf(err, errlen, "libcurl refused the webhook options"), -EINVAL;
@@ -559,12 +601,23 @@ static void fill_result(struct alert_http *h, CURLcode code, struct alert_result
 void alert_http_post(struct alert_http *h, const char *id, const char *body, size_t len,
                      struct alert_result *r)
 {
-    char idh[ALERT_ID_MAX + 32];
+    char idh[ALERT_ID_MAX + 32], sig[160] = "", auth[1100] = "";
     struct curl_slist *hdrs = NULL, *t;
     snprintf(idh, sizeof(idh), "Idempotency-Key: %s", id);
+    if (h->secret) {
+        char v[128];
+        if (alert_signature(h->secret, (int64_t)time(NULL), body, len, v, sizeof(v)) == 0)
+            snprintf(sig, sizeof(sig), "X-Stockflow-Signature: %s", v);
+        else
+            snprintf(sig, sizeof(sig), "X-Stockflow-Signature-Error: signing failed");
+    }
+    if (h->authorization)
+        snprintf(auth, sizeof(auth), "Authorization: %s", h->authorization);
     const char *const lines[] = {"Content-Type: application/json", "Accept: application/json",
-                                 "Expect:", idh};
+                                 "Expect:", idh, sig, auth};
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        if (!lines[i][0])
+            continue;
         if (!(t = curl_slist_append(hdrs, lines[i]))) {
             curl_slist_free_all(hdrs);
             *r = (struct alert_result){.cls = ALERT_RETRY,
@@ -593,5 +646,9 @@ void alert_http_free(struct alert_http *h)
         return;
     if (h->curl)
         curl_easy_cleanup(h->curl);
+    if (h->secret)
+        OPENSSL_cleanse(h->secret, strlen(h->secret));
+    free(h->secret);
+    free(h->authorization);
     free(h);
 }

@@ -87,6 +87,7 @@ struct alert_dead_letter {
     const struct alert_header *headers; /* in record order */
     size_t nheaders;
     int64_t now_ms; /* becomes occurred_at */
+    int omit_payload; /* ALERT_INCLUDE_PAYLOAD=false: no "payload" nor "truncated" */
 };
 
 /* Builds the alert of one dead letter:
@@ -94,6 +95,7 @@ struct alert_dead_letter {
  *    "severity":"error","summary":"<original topic> (<class>): <x-error>",
  *    "occurred_at":"<now>","details":{<every x-* header>,"key":...,
  *    "payload":"<first 4 KiB>","payload_bytes":N,"truncated":bool}}
+ * ("payload" and "truncated" left out when d->omit_payload).
  * Header values, key and payload are made valid UTF-8 (alert_utf8_copy); a
  * header name seen twice keeps its last value. On success *out (caller
  * frees, NUL-terminated) holds the JSON, id (ALERT_ID_MAX + 1 bytes) the
@@ -122,14 +124,31 @@ struct alert_result {
     char detail[320];    /* one line: the curl error, or the start of the response body */
 };
 
-/* Prepares delivery to url (http:// or https://). stop, when not NULL, is
- * checked during a transfer: once it is non-zero the attempt is abandoned
- * (ALERT_RETRY, "aborted"). Returns 0 or -ENOMEM / -EINVAL with err. */
-int alert_http_new(struct alert_http **out, const char *url, volatile sig_atomic_t *stop, char *err,
-                   size_t errlen);
+/* Signature of one webhook request (ALERT_WEBHOOK_SECRET): writes
+ * "t=<t>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>" (64 lowercase hex
+ * digits) into out. The receiver recomputes it over the raw body and the t
+ * it was given, compares in constant time, and rejects a t outside its
+ * replay window. Returns 0, or -1 (libcrypto failure, out too small). */
+int alert_signature(const char *secret, int64_t t, const void *body, size_t len, char *out,
+                    size_t outlen);
 
-/* POSTs body (len bytes, application/json) with "Idempotency-Key: id" and
- * fills r. Blocks for ALERT_TOTAL_TIMEOUT_MS at most. */
+/* Optional headers of every request; strings copied by alert_http_new. */
+struct alert_http_opts {
+    const char *secret;        /* NULL or "": unsigned; else X-Stockflow-Signature */
+    const char *authorization; /* NULL or "": none; else the Authorization value */
+};
+
+/* Prepares delivery to url (http:// or https://). opts may be NULL. stop,
+ * when not NULL, is checked during a transfer: once it is non-zero the
+ * attempt is abandoned (ALERT_RETRY, "aborted"). Returns 0 or -ENOMEM /
+ * -EINVAL with err. */
+int alert_http_new(struct alert_http **out, const char *url, const struct alert_http_opts *opts,
+                   volatile sig_atomic_t *stop, char *err, size_t errlen);
+
+/* POSTs body (len bytes, application/json) with "Idempotency-Key: id"
+ * (and, as configured, "X-Stockflow-Signature: t=<now>,v1=..." signed at
+ * each attempt, and "Authorization") and fills r. Blocks for
+ * ALERT_TOTAL_TIMEOUT_MS at most. */
 void alert_http_post(struct alert_http *h, const char *id, const char *body, size_t len,
                      struct alert_result *r);
 

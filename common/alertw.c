@@ -137,11 +137,16 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 static void dlq_send(struct alertw *w)
 {
     char err[512];
+    struct route_origin o;
+    /* a dead letter keeps its provenance; one past the last retry step is
+     * the highest attempt a worker writes to a DLQ */
+    route_origin_of(w->m, (int)w->cfg->n_retry + 1, now_ms(), &o);
     struct route_failure f = {.error_class = "poison",
                               .error = w->why,
                               .group = w->role->group,
                               .worker = w->client_id,
-                              .now_ms = now_ms()};
+                              .attempt = o.attempt + 1,
+                              .origin = &o};
     struct log_ctx ctx = held_ctx(w);
     w->dlq_dr = 0;
     w->dlq_seq++;
@@ -229,7 +234,8 @@ static int dead_letter_alert(struct alertw *w)
                                   .len = w->m->len,
                                   .headers = hs,
                                   .nheaders = n,
-                                  .now_ms = now_ms()};
+                                  .now_ms = now_ms(),
+                                  .omit_payload = !w->cfg->alert_include_payload};
     char err[512];
     if (alert_dead_letter_json(&d, &w->body, &w->len, w->id, w->summary, sizeof(w->summary), err,
                                sizeof(err)))
@@ -390,7 +396,10 @@ static int alertw_init(struct alertw *w, const struct alertw_role *role, const s
     gethostname(host, sizeof(host) - 1);
     snprintf(w->client_id, sizeof(w->client_id), "%s@%s:%d", role->name, host, (int)getpid());
     if (cfg->alert_webhook_url[0] &&
-        alert_http_new(&w->http, cfg->alert_webhook_url, stop, err, sizeof(err)))
+        alert_http_new(&w->http, cfg->alert_webhook_url,
+                       &(struct alert_http_opts){.secret = cfg->alert_webhook_secret,
+                                                 .authorization = cfg->alert_webhook_authorization},
+                       stop, err, sizeof(err)))
         return log_error("ALERT_WEBHOOK_URL: %s", err), -1;
     w->producer =
         kafka_producer_new(cfg->kafka_brokers, w->client_id, env, on_delivery, w, err, sizeof(err));
@@ -434,7 +443,7 @@ int alertw_run(const struct alertw_role *role, const struct cfg *cfg, volatile s
     worker_ready(1, "ok");
     while (!*stop) {
         worker_beat();
-        if (step(&w)) {
+        if (step(&w) || kafka_fatal()) { /* a fatal producer error is logged where seen */
             rc = 1;
             break;
         }

@@ -52,10 +52,11 @@ static int collect(struct worker *w)
     return 0;
 }
 
-static void mark_dead(struct item *it, const char *cls, const char *prefix, const char *detail)
+/* A failure whose fate route_decide settles when the batch is routed. */
+static void mark_failed(struct item *it, enum route_error e, const char *prefix, const char *detail)
 {
-    it->st = IT_DEAD;
-    it->error_class = cls;
+    it->st = IT_FAILED;
+    it->fail = e;
     snprintf(it->error, sizeof(it->error), "%s%s", prefix, detail);
 }
 
@@ -94,7 +95,7 @@ static void validate(struct worker *w)
             continue;
         }
         if (evt_parse(w->val, it->m->payload, it->m->len, &it->ev, err, sizeof(err))) {
-            mark_dead(it, "poison", "", err);
+            mark_failed(it, ROUTE_ERR_POISON, "", err);
             count_event(METRICS_EVENTS_CONSUMED, it, NULL);
             continue;
         }
@@ -104,7 +105,7 @@ static void validate(struct worker *w)
             char why[256];
             snprintf(why, sizeof(why), "type %s is not handled on topic %s", it->ev.type_name,
                      rd_kafka_topic_name(it->m->rkt));
-            mark_dead(it, "poison", "", why);
+            mark_failed(it, ROUTE_ERR_POISON, "", why);
         }
     }
 }
@@ -143,13 +144,22 @@ static void take_result(struct worker *w, size_t k)
             metrics_histogram_observe(METRICS_EVENT_LATENCY, "", (now_ms() - ts) / 1000.0);
         break;
     case INV_POISON:
-        mark_dead(it, "poison", "rejected by the database: ", r->detail);
+        mark_failed(it, ROUTE_ERR_POISON, "rejected by the database: ", r->detail);
         break;
     case INV_TRANSIENT:
     case INV_PENDING:
         snprintf(it->error, sizeof(it->error), "%s", r->detail);
         break;
     }
+}
+
+/* The database failed the batch: its unfinished events are read again, and
+ * batch_run reports BATCH_DB_DOWN (the first cause is kept). */
+static void db_down(struct worker *w, const char *why)
+{
+    if (!(w->verdict & BATCH_DB_DOWN))
+        snprintf(w->verdict_why, sizeof(w->verdict_why), "%s", why);
+    w->verdict |= BATCH_DB_DOWN;
 }
 
 static void rewind_pending(struct worker *w)
@@ -169,13 +179,13 @@ static int apply_singly(struct worker *w, size_t k)
         struct item *it = &w->items[w->inv_idx[j]];
         if (c == PG_OUTAGE) {
             rewind_pending(w);
-            worker_enter_outage(w, 1, err);
+            db_down(w, err);
             return -1;
         }
         if (c == PG_OK)
             take_result(w, j);
         else if (c == PG_ERROR)
-            mark_dead(it, "poison", "database error: ", err);
+            mark_failed(it, ROUTE_ERR_POISON, "database error: ", err);
         else
             snprintf(it->error, sizeof(it->error), "%s", err);
     }
@@ -205,25 +215,6 @@ static size_t batch_marks(struct worker *w)
     return n;
 }
 
-/* A transient failure that outlived the quick attempts goes to the next
- * retry topic, or after the last one to the DLQ as exhausted. */
-static void still_transient(struct worker *w, struct item *it)
-{
-    int step = route_attempt(it->m) + 1;
-    char last[512];
-    snprintf(last, sizeof(last), "%s", it->error);
-    if ((size_t)step <= w->cfg->n_retry) {
-        it->st = IT_RETRY;
-        it->error_class = "transient";
-        it->not_before_ms = now_ms() + w->cfg->retry_backoff[step - 1] * 1000;
-        snprintf(it->error, sizeof(it->error), "%s", last);
-        return;
-    }
-    it->st = IT_DEAD;
-    it->error_class = "exhausted";
-    snprintf(it->error, sizeof(it->error), "gave up after %d retry step(s): %s", step - 1, last);
-}
-
 /* A batch that failed as a whole on a deadlock, serialization failure or
  * lock timeout (busy rows: the batch's luck, not one of its events) is tried
  * once more as a whole; after that, or at once on any other error (a
@@ -249,7 +240,7 @@ static void apply_valid(struct worker *w)
         metrics_histogram_observe(METRICS_TRANSACTION, "", (now_ms() - t0) / 1000.0);
         if (c == PG_OUTAGE) {
             rewind_pending(w);
-            worker_enter_outage(w, 1, err);
+            db_down(w, err);
             return;
         }
         if (c == PG_OK) {
@@ -270,23 +261,38 @@ static void apply_valid(struct worker *w)
     }
     for (size_t i = 0; i < w->n; i++)
         if (w->items[i].valid && w->items[i].st == IT_PENDING)
-            still_transient(w, &w->items[i]);
+            w->items[i].st = IT_FAILED, w->items[i].fail = ROUTE_ERR_TRANSIENT;
+}
+
+/* Settles a failed item's fate (route_decide): retry topic or DLQ. */
+static void decide(struct worker *w, struct item *it)
+{
+    int64_t now = now_ms();
+    route_origin_of(it->m, (int)w->cfg->n_retry, now, &it->origin);
+    route_decide(rd_kafka_topic_name(it->m->rkt), it->origin.attempt, it->fail,
+                 w->cfg->retry_backoff, w->cfg->n_retry, now, &it->dec);
+    it->st = it->dec.cls == ROUTE_TRANSIENT ? IT_RETRY : IT_DEAD;
+    it->error_class = route_class_name(it->dec.cls);
+    if (it->dec.cls == ROUTE_EXHAUSTED) {
+        char last[sizeof(it->error)];
+        snprintf(last, sizeof(last), "%s", it->error);
+        snprintf(it->error, sizeof(it->error), "gave up after %d retry step(s): %s",
+                 it->origin.attempt, last);
+    }
 }
 
 /* Writes one retry or dead-letter record; returns 0 when queued. */
 static int route_item(struct worker *w, struct item *it)
 {
-    char src[256], dest[300], err[512];
+    char src[256], err[512];
     struct log_ctx ctx = item_ctx(it);
+    const char *dest = it->dec.dest;
     route_source_topic(rd_kafka_topic_name(it->m->rkt), src, sizeof(src));
-    if (it->st == IT_RETRY)
-        snprintf(dest, sizeof(dest), "%s.retry.%d", src, route_attempt(it->m) + 1);
-    else
-        snprintf(dest, sizeof(dest), "%s.dlq", src);
     struct route_failure f = {.error_class = it->error_class, .error = it->error,
                               .group = w->role->group, .worker = w->client_id,
-                              .now_ms = now_ms(),
-                              .not_before_ms = it->st == IT_RETRY ? it->not_before_ms : 0};
+                              .attempt = it->dec.attempt,
+                              .not_before_ms = it->dec.not_before_ms,
+                              .origin = &it->origin};
     if (route_produce(w->producer, it->m, dest, &f, &it->dr, err, sizeof(err))) {
         it->dr = -1;
         logm_error(&ctx, "%s", err);
@@ -308,7 +314,10 @@ static void write_routed(struct worker *w)
     size_t queued = 0;
     for (size_t i = 0; i < w->n; i++) {
         struct item *it = &w->items[i];
-        if ((it->st == IT_DEAD || it->st == IT_RETRY) && route_item(w, it) == 0)
+        if (it->st != IT_FAILED)
+            continue;
+        decide(w, it);
+        if (route_item(w, it) == 0)
             queued++;
     }
     if (queued && rd_kafka_flush(w->producer, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -320,8 +329,7 @@ static void write_routed(struct worker *w)
         struct item *it = &w->items[i];
         if ((it->st == IT_DEAD || it->st == IT_RETRY) && it->dr != 1) {
             it->st = IT_REWIND;
-            worker_enter_outage(w, 0, "retry or dead-letter topic not writable");
-            w->alert_now = 1; /* DESIGN §6: nothing dropped, and the worker alerts */
+            w->verdict |= BATCH_BROKER_DOWN; /* DESIGN §6: nothing dropped, and the worker alerts */
         }
     }
 }
@@ -473,7 +481,7 @@ static void idle_watermarks(struct worker *w)
     }
     char err[512];
     if (n && inv_mark(w->pg, w->marks, n, err, sizeof(err)) == PG_OUTAGE)
-        worker_enter_outage(w, 1, err);
+        db_down(w, err);
     /* marks point into parts: written above, before it goes */
     rd_kafka_topic_partition_list_destroy(ends);
     rd_kafka_topic_partition_list_destroy(parts);
@@ -484,7 +492,8 @@ static void idle_watermarks(struct worker *w)
  * poll comes back empty. */
 static void mark_caught_up(struct worker *w)
 {
-    if (w->role->watermarks && !w->paused && now_ms() - w->idle_mark_ms >= IDLE_MARK_MS)
+    if (w->role->watermarks && !w->paused && !(w->verdict & BATCH_DB_DOWN) &&
+        now_ms() - w->idle_mark_ms >= IDLE_MARK_MS)
         idle_watermarks(w);
 }
 
@@ -492,15 +501,17 @@ int batch_run(struct worker *w)
 {
     int64_t t = now_ms(), *ph = w->phase_ms;
     memset(w->phase_ms, 0, sizeof(w->phase_ms));
+    w->verdict = BATCH_OK;
+    w->verdict_why[0] = '\0';
     if (collect(w))
-        return -1;
+        return BATCH_FATAL;
     ph[0] = now_ms() - t;
     w->phase_n = w->n;
     if (w->n == 0) {
         t = now_ms();
         mark_caught_up(w);
         ph[4] = now_ms() - t;
-        return 0;
+        return w->verdict;
     }
     t = now_ms();
     validate(w);
@@ -515,5 +526,5 @@ int batch_run(struct worker *w)
     t = now_ms();
     mark_caught_up(w);
     ph[4] = now_ms() - t;
-    return 0;
+    return w->verdict;
 }

@@ -14,6 +14,9 @@ struct cfg {
     char kafka_brokers[1024];
     char database_url[1024];
     char alert_webhook_url[1024]; /* "" when unset: alerts are logged only */
+    char alert_webhook_secret[1024]; /* ALERT_WEBHOOK_SECRET, "" unset: requests unsigned */
+    char alert_webhook_authorization[1024]; /* ALERT_WEBHOOK_AUTHORIZATION, "" unset */
+    int alert_include_payload; /* ALERT_INCLUDE_PAYLOAD (default 1) */
     long hold_seconds;            /* RESERVATION_HOLD_SECONDS */
     long retry_backoff[CFG_MAX_RETRY_STEPS]; /* RETRY_BACKOFF_SECONDS */
     size_t n_retry;
@@ -37,11 +40,24 @@ int cfg_load(struct cfg *c, long default_http_port, cfg_getenv_fn get, char *err
  * non-decreasing). Returns the count, or -1 with the reason in err. */
 int cfg_parse_backoff(const char *s, long *out, size_t max, char *err, size_t errlen);
 
-/* Logs the effective configuration once, secrets (passwords in URLs,
- * RDKAFKA_*PASSWORD*, *SECRET*) redacted. */
+/* Logs the effective configuration once, secrets redacted: DATABASE_URL
+ * through cfg_redact_pg, ALERT_WEBHOOK_URL through cfg_redact_http, any
+ * RDKAFKA_* variable cfg_is_secret_name names as "***". */
 void cfg_log(const struct cfg *c, const char *const *environ_vars);
 
-/* Copies url into out with any password replaced by "***". */
-void cfg_redact_url(const char *url, char *out, size_t outlen);
+/* Renders a libpq connection string (URL or keyword form) as parsed by
+ * PQconninfoParse, keyword=value, with every value libpq marks secret
+ * (password, sslpassword) shown as "***"; "(not a valid connection
+ * string)" when it does not parse. Never writes more than outlen bytes. */
+void cfg_redact_pg(const char *conninfo, char *out, size_t outlen);
+
+/* Renders an http(s) URL as its scheme, host and port only, "/..." when a
+ * path or query followed (they may carry a token; user info is dropped);
+ * "(not a valid URL)" when libcurl cannot parse it. */
+void cfg_redact_http(const char *url, char *out, size_t outlen);
+
+/* 1 when an environment variable's name says its value is a secret
+ * (PASSWORD, SECRET, TOKEN, KEY, SASL, CREDENTIAL, AUTHORIZATION; any case). */
+int cfg_is_secret_name(const char *name);
 
 #endif

@@ -284,7 +284,7 @@ static yajl_val get(yajl_val o, const char *key)
     return NULL;
 }
 
-enum fkind { F_END, F_STR, F_INT };
+enum fkind { F_END, F_STR, F_INT, F_INFO };
 
 struct field {
     enum fkind kind;
@@ -295,6 +295,11 @@ struct field {
 #define STR(f)                                                                                     \
     {                                                                                              \
         F_STR, #f, offsetof(struct evt, f)                                                         \
+    }
+/* informational (DESIGN §3): any shape is valid; read when a string */
+#define INFO(f)                                                                                    \
+    {                                                                                              \
+        F_INFO, #f, offsetof(struct evt, f)                                                        \
     }
 #define INT(f)                                                                                     \
     {                                                                                              \
@@ -308,9 +313,9 @@ static const struct field fields[EVT__COUNT][6] = {
     [EVT_ORDER_CREATED] = {STR(event_id), STR(occurred_at), STR(order_id), INT(hold_seconds)},
     [EVT_ORDER_CANCELLED] = {STR(event_id), STR(occurred_at), STR(order_id)},
     [EVT_PAYMENT_SUCCEEDED] = {STR(event_id), STR(occurred_at), STR(order_id)},
-    [EVT_PAYMENT_FAILED] = {STR(event_id), STR(occurred_at), STR(order_id), STR(reason)},
+    [EVT_PAYMENT_FAILED] = {STR(event_id), STR(occurred_at), STR(order_id), INFO(reason)},
     [EVT_STOCK_RECEIVED] = {STR(event_id), STR(occurred_at), STR(sku), INT(qty)},
-    [EVT_STOCK_ADJUSTED] = {STR(event_id), STR(occurred_at), STR(sku), INT(delta), STR(reason)},
+    [EVT_STOCK_ADJUSTED] = {STR(event_id), STR(occurred_at), STR(sku), INT(delta), INFO(reason)},
 };
 
 /* The schema accepted something this reader cannot hold: the schema files
@@ -352,9 +357,9 @@ static int read_fields(yajl_val root, struct evt *e, char *err, size_t errlen)
     for (f = fields[e->type]; f->kind != F_END; f++) {
         yajl_val x = get(root, f->name);
         char *slot = (char *)e + f->off;
-        if (!x)
+        if (!x || (f->kind == F_INFO && !YAJL_IS_STRING(x)))
             continue;
-        if (f->kind == F_STR && YAJL_IS_STRING(x))
+        if ((f->kind == F_STR || f->kind == F_INFO) && YAJL_IS_STRING(x))
             memcpy(slot, &x->u.string, sizeof(x->u.string));
         else if (f->kind != F_INT || js_number_ll(x, (long long *)(void *)slot))
             return snprintf(where, sizeof(where), "/%s", f->name), disagree(e, where, err, errlen);

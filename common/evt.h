@@ -53,7 +53,7 @@ struct evt {
     long long qty;            /* stock.received */
     long long delta;          /* stock.adjusted */
     long long hold_seconds;   /* order.created; 0 when absent */
-    const char *reason;       /* payment.failed / stock.adjusted, else NULL */
+    const char *reason;       /* payment.failed / stock.adjusted when a string, else NULL */
     size_t n_lines;
     struct evt_line *lines; /* order.created, lines as given (NOT summed) */
     void *priv_;            /* owned parse tree */

@@ -301,6 +301,10 @@ int expiry_run(const struct cfg *cfg, volatile sig_atomic_t *stop)
         while (!*stop) {
             worker_beat();
             poll_once(&x);
+            if (kafka_fatal()) { /* logged by the producer's error callback */
+                rc = 1;
+                break;
+            }
             metrics_gauge_set(METRICS_PENDING_HOLDS, "", (double)heap_len(x.heap));
             if (ensure_pg(&x)) {
                 worker_ready(0, "PostgreSQL unavailable");

@@ -1,8 +1,10 @@
 #include "kafka.h"
 
+#include "cfg.h"
 #include "log.h"
 
 #include <ctype.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,12 +26,18 @@ static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, 
                     char *err, size_t errlen)
 {
     char why[512];
+    const char *what = var ? var : name;
     if (rd_kafka_conf_set(conf, name, value, why, sizeof(why)) == RD_KAFKA_CONF_OK)
         return 0;
-    if (var)
-        snprintf(err, errlen, "invalid configuration: %s=\"%.200s\": %s", var, value, why);
-    else
-        snprintf(err, errlen, "invalid configuration: %s=\"%.200s\": %s", name, value, why);
+    if (cfg_is_secret_name(what) || cfg_is_secret_name(name)) {
+        /* a secret (or a misspelled one): neither the value nor librdkafka's
+         * message, which may quote it, is shown */
+        snprintf(err, errlen, "invalid configuration: %s (value not shown): %s", what,
+                 strstr(why, "No such configuration property") ? "no such librdkafka property"
+                                                                : "refused by librdkafka");
+        return -1;
+    }
+    snprintf(err, errlen, "invalid configuration: %s=\"%.200s\": %s", what, value, why);
     return -1;
 }
 
@@ -39,6 +47,40 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 {
     int l = level <= 3 ? LOG_WARN : level <= 6 ? LOG_INFO : LOG_DEBUG;
     LOG_AT((enum log_level)l, NULL, "librdkafka %s: %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+static atomic_int fatal_seen;
+
+int kafka_fatal(void)
+{
+    return atomic_load(&fatal_seen);
+}
+
+int kafka_error_is_fatal(rd_kafka_t *rk, int err, char *why, size_t whylen)
+{
+    if (err != RD_KAFKA_RESP_ERR__FATAL)
+        return 0;
+    rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, whylen);
+    if (orig == RD_KAFKA_RESP_ERR_NO_ERROR)
+        snprintf(why, whylen, "fatal error with no cause reported");
+    return 1;
+}
+
+/* Errors librdkafka reports on a producer's poll. Most are transient (it
+ * retries by itself) and only logged; a fatal one (the idempotent producer
+ * can no longer guarantee its ordering or was fenced) leaves the producer
+ * unusable: logged, and raised for the loop (kafka_fatal). */
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    char why[512];
+    (void)opaque;
+    if (kafka_error_is_fatal(rk, err, why, sizeof(why))) {
+        log_error("fatal Kafka error on %s: %s; stopping", rd_kafka_name(rk), why);
+        atomic_store(&fatal_seen, 1);
+        return;
+    }
+    log_warn("librdkafka %s: ERROR: %s: %s", rd_kafka_name(rk),
+             rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
 rd_kafka_conf_t *kafka_conf_new(const char *brokers, const struct kafka_prop *defaults,
@@ -127,6 +169,7 @@ rd_kafka_t *kafka_producer_new(const char *brokers, const char *client_id,
     if (!conf)
         return NULL;
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_opaque(conf, opaque);
     char why[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));

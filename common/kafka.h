@@ -37,11 +37,23 @@ rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group, const cha
                                void *opaque, char *err, size_t errlen);
 
 /* Creates an idempotent producer (acks=all) whose delivery reports go to
- * dr_cb. Returns NULL with one line in err. */
+ * dr_cb, and whose errors are logged; a fatal one sets kafka_fatal().
+ * Returns NULL with one line in err. */
 rd_kafka_t *kafka_producer_new(const char *brokers, const char *client_id,
                                const char *const *environ_vars,
                                void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
                                void *opaque, char *err, size_t errlen);
+
+/* Non-zero once any producer made by kafka_producer_new reported a fatal
+ * error (RD_KAFKA_RESP_ERR__FATAL, logged with its cause): the producer can
+ * deliver nothing more, and the process must stop with a failure status.
+ * The loops check it every turn; only main exits. Thread-safe. */
+int kafka_fatal(void);
+
+/* The decision of the producers' error callback: 1 when err (as given to an
+ * error_cb) is fatal, with the underlying cause from rd_kafka_fatal_error in
+ * why; else 0. */
+int kafka_error_is_fatal(rd_kafka_t *rk, int err, char *why, size_t whylen);
 
 /* Delivery-report callback for producers whose records carry an int * as
  * their opaque: sets it to 1 when acknowledged, -1 when not (and logs). */

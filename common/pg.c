@@ -79,20 +79,31 @@ void pg_errline(PGconn *c, const PGresult *r, char *err, size_t errlen)
     err[k] = '\0';
 }
 
+enum pg_class pg_class_of_state(const char *st)
+{
+    if (!st || strlen(st) != 5)
+        return PG_OUTAGE; /* no SQLSTATE: the server did not answer the statement */
+    if (!strcmp(st, "40001") || !strcmp(st, "40P01") || !strcmp(st, "55P03") ||
+        !strcmp(st, "57014"))
+        return PG_TRANSIENT; /* serialization, deadlock, lock and statement timeout */
+    /* the event's own fault: a value the rules refuse (data exception), a
+     * constraint the rules raise, the project's own codes (SFnnn) */
+    if (!strncmp(st, "22", 2) || !strncmp(st, "23", 2) || !strncmp(st, "SF", 2))
+        return PG_ERROR;
+    /* everything else refuses everyone's work, whatever the event: connection
+     * (08), resources (53), shutdown (57P), read-only (25006), privilege
+     * (42501), missing table or function (42P01, 42883), I/O (58), internal
+     * (XX), or a statement of ours the server does not take (42) */
+    return PG_OUTAGE;
+}
+
 enum pg_class pg_classify(PGconn *c, const PGresult *r)
 {
     if (!c || PQstatus(c) != CONNECTION_OK)
         return PG_OUTAGE;
-    const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    if (!st)
-        return r ? PG_ERROR : PG_OUTAGE;
-    if (!strncmp(st, "08", 2) || !strncmp(st, "57P", 3) || !strncmp(st, "53", 2) ||
-        !strcmp(st, "25P03"))
-        return PG_OUTAGE; /* connection, admin shutdown, resources, idle timeout */
-    if (!strcmp(st, "40001") || !strcmp(st, "40P01") || !strcmp(st, "55P03") ||
-        !strcmp(st, "57014"))
-        return PG_TRANSIENT;
-    return PG_ERROR;
+    if (!r)
+        return PG_OUTAGE;
+    return pg_class_of_state(PQresultErrorField(r, PG_DIAG_SQLSTATE));
 }
 
 enum pg_class pg_exec(struct pg *p, const char *sql, char *err, size_t errlen)
@@ -130,12 +141,34 @@ static enum pg_class pg_setup(struct pg *p, char *err, size_t errlen)
     return c;
 }
 
+size_t pg_conn_params(const char *url, const char *app_name, const char **keys,
+                      const char **vals)
+{
+    /* before dbname: the URL's own values win (expand_dbname); after: ours */
+    static const char *const k[] = {"connect_timeout", "keepalives", "keepalives_idle",
+                                    "keepalives_interval", "keepalives_count",
+                                    "tcp_user_timeout"};
+    static const char *const v[] = {"5", "1", "10", "5", "3", "30000"};
+    size_t n = 0;
+    for (; n < sizeof(k) / sizeof(k[0]); n++) {
+        keys[n] = k[n];
+        vals[n] = v[n];
+    }
+    keys[n] = "dbname";
+    vals[n++] = url;
+    keys[n] = "application_name";
+    vals[n++] = app_name;
+    keys[n] = NULL;
+    vals[n] = NULL;
+    return n;
+}
+
 enum pg_class pg_connect(struct pg *p, char *err, size_t errlen)
 {
+    const char *keys[PG_CONN_PARAMS_MAX], *vals[PG_CONN_PARAMS_MAX];
     if (p->conn)
         PQfinish(p->conn);
-    const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
-    const char *vals[] = {p->url, p->app_name, "5", NULL};
+    pg_conn_params(p->url, p->app_name, keys, vals);
     p->conn = PQconnectdbParams(keys, vals, 1);
     if (!p->conn || PQstatus(p->conn) != CONNECTION_OK) {
         pg_errline(p->conn, NULL, err, errlen);

@@ -45,12 +45,21 @@ void worker_ready(int ok, const char *fmt, ...)
 /* ---- pausing for outages ------------------------------------------------ */
 
 
+/* What /readyz says about an outage: never libpq's message (it names hosts,
+ * users, sometimes more), which goes to the log only. */
+static const char *ready_why(const struct worker *w)
+{
+    return w->db_down ? "database unreachable" : w->outage_why;
+}
+
 void worker_enter_outage(struct worker *w, int db, const char *why)
 {
     int64_t now = now_ms();
     if (!w->paused && now - w->resumed_ms < OUTAGE_CONTINUES_MS) {
         /* failed again right after resuming: the same outage goes on */
         w->backoff_ms = w->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : w->backoff_ms * 2;
+        log_warn("%s still unavailable after resuming: %s; pausing again for %ld ms",
+                 db ? "PostgreSQL" : "Kafka", why, w->backoff_ms);
     } else if (!w->paused) {
         log_error("%s unavailable: %s; pausing consumption until it is back",
                   db ? "PostgreSQL" : "Kafka", why);
@@ -61,9 +70,9 @@ void worker_enter_outage(struct worker *w, int db, const char *why)
         snprintf(w->outage_why, sizeof(w->outage_why), "%s unavailable: %s",
                  db ? "PostgreSQL" : "Kafka", why);
     }
-    worker_ready(0, "paused: %s", w->outage_why);
     w->paused = 1;
     w->db_down |= db;
+    worker_ready(0, "paused: %s", ready_why(w));
     w->retry_at_ms = now + w->backoff_ms;
     kafka_pause_all(w->consumer, 1);
 }
@@ -78,7 +87,7 @@ static void update_ready(struct worker *w)
         rd_kafka_topic_partition_list_destroy(parts);
     }
     if (w->paused)
-        worker_ready(0, "paused: %s", w->outage_why);
+        worker_ready(0, "paused: %s", ready_why(w));
     else if (!pg_conn(w->pg))
         worker_ready(0, "not connected to PostgreSQL");
     else if (n == 0)
@@ -327,15 +336,26 @@ int worker_run(const struct worker_role *role, const struct cfg *cfg, volatile s
         worker_beat();
         rd_kafka_poll(w.producer, 0);
         rd_kafka_poll(w.alert_producer, 0);
+        if (kafka_fatal()) {
+            rc = 1; /* logged by the producer's error callback */
+            break;
+        }
         if (w.paused) {
             outage_step(&w);
             continue;
         }
         int64_t t0 = now_ms();
         batch_resume_due(&w);
-        if (batch_run(&w)) {
+        int v = batch_run(&w);
+        if (v & BATCH_FATAL) {
             rc = 1;
             break;
+        }
+        if (v & BATCH_DB_DOWN)
+            worker_enter_outage(&w, 1, w.verdict_why);
+        if (v & BATCH_BROKER_DOWN) {
+            worker_enter_outage(&w, 0, "retry or dead-letter topic not writable");
+            w.alert_now = 1; /* DESIGN §6: nothing dropped, and the worker alerts */
         }
         int64_t t1 = now_ms();
         relay(&w);
@@ -368,6 +388,12 @@ static void usage(const struct worker_role *r, FILE *f)
             "Consumer group %s. Configuration comes from the environment:\n"
             "  KAFKA_BROKERS             bootstrap servers (default 127.0.0.1:9092)\n"
             "  DATABASE_URL              libpq connection string (default postgresql:///stockflow)\n"
+            "  ALERT_WEBHOOK_URL         alert-worker: where alerts are POSTed (unset: logged only)\n"
+            "  ALERT_WEBHOOK_SECRET      alert-worker: sign every request, X-Stockflow-Signature:\n"
+            "                            t=<unix>,v1=<hex HMAC-SHA256(secret, \"<t>.<body>\")>\n"
+            "  ALERT_WEBHOOK_AUTHORIZATION alert-worker: Authorization header value of every request\n"
+            "  ALERT_INCLUDE_PAYLOAD     alert-worker: false leaves the dead letter's payload out\n"
+            "                            of its alert (default true)\n"
             "  RESERVATION_HOLD_SECONDS  hold time when an order carries none (default 900)\n"
             "  RETRY_BACKOFF_SECONDS     backoff steps (default 1,10,60,300)\n"
             "  HTTP_PORT                 metrics/health port (default %ld)\n"

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "pg.h"
+#include "route.h"
 #include "worker.h"
 
 #include <librdkafka/rdkafka.h>
@@ -29,6 +30,7 @@
 enum item_state {
     IT_PENDING = 0,
     IT_DONE,   /* applied, ignored or duplicate */
+    IT_FAILED, /* poison or still transient: write_routed asks route_decide where to */
     IT_DEAD,   /* to <source>.dlq */
     IT_RETRY,  /* to <source>.retry.<n> */
     IT_REWIND, /* not finished: read it again */
@@ -40,9 +42,12 @@ struct item {
     struct evt ev;
     int valid;
     enum item_state st;
+    enum route_error fail;   /* IT_FAILED: what went wrong */
+    struct route_origin origin; /* IT_DEAD / IT_RETRY: the provenance written */
+    struct route_decision dec;  /* IT_DEAD / IT_RETRY: where it goes */
     const char *error_class;
     char error[512];
-    int64_t not_before_ms; /* IT_RETRY: when the retry is due; IT_WAIT: when to resume */
+    int64_t not_before_ms; /* IT_WAIT: when to resume */
     int dr; /* retry / dead letter delivery: 0 pending, 1 acknowledged, -1 failed */
 };
 
@@ -76,6 +81,8 @@ struct worker {
     struct outbox *outbox;
     int outage_alerted;
     int alert_now; /* raise the outage alert at once (a retry or DLQ write failed) */
+    int verdict;            /* of the batch in flight: enum batch_verdict bits */
+    char verdict_why[512];  /* BATCH_DB_DOWN: the first database error */
     char outage_why[256];
     char client_id[128];
 };
@@ -88,12 +95,23 @@ static inline int64_t now_ms(void)
 }
 
 /* worker.c: pause every partition for an outage (db: PostgreSQL's, so
- * reconnect before resuming); why is logged once per outage. */
+ * reconnect before resuming); why is logged once per outage. Only worker.c
+ * enters an outage: batch_run reports one in its verdict. */
 void worker_enter_outage(struct worker *w, int db, const char *why);
 
+/* The verdict of one batch_run, bits: */
+enum batch_verdict {
+    BATCH_OK = 0,
+    BATCH_DB_DOWN = 1,     /* PostgreSQL failed (why in verdict_why): unfinished events rewound */
+    BATCH_BROKER_DOWN = 2, /* a retry or dead-letter record was not written: rewound */
+    BATCH_FATAL = 4,       /* the consumer reported a fatal error (logged): stop */
+};
+
 /* batch.c: polls one batch and takes it through validation, apply, retry
- * and dead-letter routing and offset storage. Returns -1 on a fatal
- * consumer error, else 0. */
+ * and dead-letter routing and offset storage (every finished event's offset
+ * stored, every unfinished one rewound). Returns its verdict: BATCH_OK, or
+ * BATCH_DB_DOWN and/or BATCH_BROKER_DOWN for worker.c to pause on, or
+ * BATCH_FATAL. */
 int batch_run(struct worker *w);
 
 /* batch.c: resumes retry partitions whose head record is due. */

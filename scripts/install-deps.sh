@@ -9,7 +9,7 @@ set -euo pipefail
 
 readonly packages=(
   build-essential meson ninja-build pkg-config # build
-  librdkafka-dev libpq-dev libyajl-dev libcurl4-openssl-dev libmicrohttpd-dev
+  librdkafka-dev libpq-dev libyajl-dev libcurl4-openssl-dev libmicrohttpd-dev libssl-dev
   check json-schema-test-suite valgrind # tests
   prometheus docker-compose # tests: promtool check metrics, docker-compose config
   kcat postgresql postgresql-contrib # local stack (deploy/)

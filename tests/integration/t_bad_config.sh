@@ -2,8 +2,9 @@
 # Bad configuration: each variable with a bad value, for both workers ->
 # exit status 2 within 2 s (no Kafka or PostgreSQL session: a consumer group
 # join alone takes ~3 s), exactly one line on stderr naming the variable,
-# nothing consumed. The rest of the environment is valid, as the baseline
-# run at the start proves.
+# nothing consumed, and no part of a secret in a bad value (hunter2) on
+# stderr. The rest of the environment is valid, as the baseline run at the
+# start proves.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -41,6 +42,13 @@ CASES=(
   'PG_STATEMENT_TIMEOUT_MS=-1'
   'RDKAFKA_NO_SUCH_PROPERTY=1'
   'RDKAFKA_SESSION_TIMEOUT_MS=abc'
+  # secrets (hunter2) in bad values: never on stderr
+  'DATABASE_URL=postgresql://bob:hunter2@db/x?sslpasword=hunter2'
+  'DATABASE_URL=host=db passwordhunter2'
+  "DATABASE_URL=host=db password='hunter2 sslpassword=hunter2"
+  'RDKAFKA_SASL_PASWORD=hunter2'
+  'RDKAFKA_SSL_KEY_PASSWROD=hunter2'
+  'ALERT_WEBHOOK_URL=ftp://hooks.example.com/hunter2'
 )
 
 # baseline: the same environment without a bad value starts and keeps running
@@ -71,6 +79,7 @@ for role in order stock; do
     ((rc == 2)) || problems+=("exit status $rc (want 2)")
     ((lines == 1)) || problems+=("$lines stderr lines (want 1)")
     grep -qF -- "$var" "$SF_TMP/err" || problems+=("stderr does not name $var")
+    ! grep -qF hunter2 "$SF_TMP/err" || problems+=("stderr shows the secret")
     ((ms < 2000)) || problems+=("took $ms ms (want < 2000)")
     if ((${#problems[@]})); then
       failures=$((failures + 1))

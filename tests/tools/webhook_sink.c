@@ -11,12 +11,23 @@
  * and answers request n with the n-th status of --respond (the last one
  * repeats). A 429 carries "Retry-After: N" with --retry-after N. Writes the
  * port to --port-file (atomically) once it listens. SIGTERM or SIGINT stops
- * it (exit 0). */
+ * it (exit 0).
+ *
+ * With --secret S it verifies every request as a receiver of signed alerts
+ * must (docs/operations.md): X-Stockflow-Signature "t=<unix>,v1=<hex>" where
+ * v1 = HMAC-SHA256(S, "<t>.<raw body>"), compared in constant time, and t no
+ * more than --max-age seconds (default 300) from now. The line then also
+ * carries "signature": "valid", "invalid", "missing", "malformed" or
+ * "stale" (and "signature_header", the header as received), and anything
+ * but valid is answered 401 whatever --respond says.
+ * Every line carries "authorization": the Authorization header or null. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,6 +47,8 @@ struct sink {
     long retry_after; /* -1: no Retry-After */
     int log_fd;
     unsigned long seq; /* requests answered; only the MHD thread touches it */
+    const char *secret; /* --secret: verify signatures */
+    long max_age;       /* --max-age: replay window in seconds */
 };
 
 struct req {
@@ -107,9 +120,41 @@ static long long now_ms(void)
     return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-static void record(struct sink *s, struct MHD_Connection *c, const char *method, const char *url,
-                   const struct req *r, long status)
+/* Verifies the X-Stockflow-Signature of one request (see the top). */
+static const char *verify(const struct sink *s, const char *hdr, const char *body, size_t n)
 {
+    char hex[65] = "";
+    long long t;
+    int used = 0;
+    if (!hdr)
+        return "missing";
+    if (sscanf(hdr, "t=%lld,v1=%64[0-9a-f]%n", &t, hex, &used) != 2 || hdr[used] != '\0' ||
+        strlen(hex) != 64)
+        return "malformed";
+    size_t pn = (size_t)snprintf(NULL, 0, "%lld.", t);
+    char *msg = malloc(pn + n + 1);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    size_t mdlen = 0;
+    if (!msg)
+        return "invalid";
+    snprintf(msg, pn + 1, "%lld.", t);
+    memcpy(msg + pn, body, n);
+    int ok = EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, s->secret, strlen(s->secret),
+                       (unsigned char *)msg, pn + n, md, sizeof(md), &mdlen) != NULL;
+    free(msg);
+    unsigned char want[32];
+    for (int i = 0; i < 32; i++)
+        sscanf(hex + 2 * i, "%2hhx", &want[i]);
+    if (!ok || mdlen != 32 || CRYPTO_memcmp(md, want, 32) != 0)
+        return "invalid";
+    long long age = now_ms() / 1000 - t;
+    return (age > s->max_age || age < -s->max_age) ? "stale" : "valid";
+}
+
+static void record(struct sink *s, struct MHD_Connection *c, const char *method, const char *url,
+                   const struct req *r, long status, const char *sig)
+{
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
     char head[128];
@@ -120,6 +165,13 @@ static void record(struct sink *s, struct MHD_Connection *c, const char *method,
     bad |= buf_put(&b, ",\"path\":", 8) | buf_json_str(&b, url, strlen(url));
     bad |= buf_put(&b, ",\"idempotency_key\":", 19) | buf_json_str(&b, key, key ? strlen(key) : 0);
     bad |= buf_put(&b, ",\"content_type\":", 16) | buf_json_str(&b, ct, ct ? strlen(ct) : 0);
+    bad |= buf_put(&b, ",\"authorization\":", 17) |
+           buf_json_str(&b, auth, auth ? strlen(auth) : 0);
+    if (sig) {
+        const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Stockflow-Signature");
+        bad |= buf_put(&b, ",\"signature\":", 13) | buf_json_str(&b, sig, strlen(sig));
+        bad |= buf_put(&b, ",\"signature_header\":", 20) | buf_json_str(&b, h, h ? strlen(h) : 0);
+    }
     snprintf(head, sizeof(head), ",\"status\":%ld,\"body_is_json\":%s,\"body\":", status,
              is_json(r->body ? r->body : "", r->n) ? "true" : "false");
     bad |= buf_put(&b, head, strlen(head));
@@ -189,8 +241,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     long status = r->too_big ? 413 : s->statuses[s->seq < s->nstatuses ? s->seq : s->nstatuses - 1];
+    const char *sig = NULL;
+    if (s->secret) {
+        sig = verify(s, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Stockflow-Signature"),
+                     r->body ? r->body : "", r->n);
+        if (strcmp(sig, "valid") != 0)
+            status = 401;
+    }
     s->seq++;
-    record(s, c, method, url, r, status);
+    record(s, c, method, url, r, status, sig);
     return respond(s, c, status);
 }
 
@@ -241,9 +300,12 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: webhook-sink --log FILE [--port-file FILE] [--port N]\n"
                "                    [--respond STATUS[,STATUS...]] [--retry-after SECONDS]\n"
+               "                    [--secret SECRET [--max-age SECONDS]]\n"
                "A scripted webhook on 127.0.0.1: logs each request as a JSON line to FILE and\n"
                "answers the n-th request with the n-th STATUS (the last repeats; default 200).\n"
-               "--port 0 (default) takes a free port; the port is written to --port-file.\n");
+               "--port 0 (default) takes a free port; the port is written to --port-file.\n"
+               "--secret verifies X-Stockflow-Signature (HMAC-SHA256 of \"<t>.<body>\", t within\n"
+               "--max-age seconds, default 300) and answers 401 to anything not valid.\n");
 }
 
 struct opts {
@@ -258,6 +320,8 @@ static int parse_args(int argc, char **argv, struct sink *s, struct opts *o)
                                        {"port", required_argument, NULL, 'p'},
                                        {"respond", required_argument, NULL, 'r'},
                                        {"retry-after", required_argument, NULL, 'a'},
+                                       {"secret", required_argument, NULL, 's'},
+                                       {"max-age", required_argument, NULL, 'm'},
                                        {"help", no_argument, NULL, 'h'},
                                        {0}};
     int c;
@@ -273,6 +337,10 @@ static int parse_args(int argc, char **argv, struct sink *s, struct opts *o)
             return fprintf(stderr, "webhook-sink: bad --respond %s\n", optarg), 2;
         else if (c == 'a' && ((s->retry_after = strtol(optarg, &end, 10)) < 0 || *end))
             return fprintf(stderr, "webhook-sink: bad --retry-after %s\n", optarg), 2;
+        else if (c == 's')
+            s->secret = optarg;
+        else if (c == 'm' && ((s->max_age = strtol(optarg, &end, 10)) < 0 || *end))
+            return fprintf(stderr, "webhook-sink: bad --max-age %s\n", optarg), 2;
         else if (c == 'h')
             return usage(stdout), 0;
         else if (c == '?')
@@ -285,7 +353,7 @@ static int parse_args(int argc, char **argv, struct sink *s, struct opts *o)
 
 int main(int argc, char **argv)
 {
-    struct sink s = {.statuses = {200}, .nstatuses = 1, .retry_after = -1};
+    struct sink s = {.statuses = {200}, .nstatuses = 1, .retry_after = -1, .max_age = 300};
     struct opts o = {0};
     int rc = parse_args(argc, argv, &s, &o);
     if (rc >= 0)

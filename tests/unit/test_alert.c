@@ -359,6 +359,47 @@ START_TEST(rfc3339_format)
 }
 END_TEST
 
+START_TEST(signature_is_hmac_sha256_of_t_dot_body)
+{
+    /* expected values: Python's hmac.new(secret, b"<t>.<body>", sha256) */
+    static const char body[] = "{\"alert_id\":\"a-1\"}";
+    char sig[160];
+    ck_assert_int_eq(alert_signature("whsec_test", 1700000000, body, sizeof(body) - 1, sig,
+                                     sizeof(sig)),
+                     0);
+    ck_assert_str_eq(sig, "t=1700000000,v1="
+                          "854f515b140e6505d1891fab4d2370eebb4d3ee7ed34509bb47d113827ec6c15");
+    ck_assert_int_eq(alert_signature("whsec_test", 0, "", 0, sig, sizeof(sig)), 0);
+    ck_assert_str_eq(sig, "t=0,v1=a2fa7a43c6a1cf2e784eaf3327d65c65b3d2b790320ebed9aa5661bc42a8cccd");
+    /* another secret, time or body gives another signature */
+    char other[160];
+    alert_signature("whsec_tesu", 1700000000, body, sizeof(body) - 1, other, sizeof(other));
+    ck_assert_str_ne(other + 16, sig + 7);
+    ck_assert_int_eq(alert_signature("whsec_test", 1700000000, body, sizeof(body) - 1, sig, 40),
+                     -1);
+}
+END_TEST
+
+START_TEST(dead_letter_payload_left_out)
+{
+    struct alert_dead_letter d = {.topic = "inventory.orders.dlq",
+                                  .partition = 0,
+                                  .offset = 1,
+                                  .payload = "{\"card\":\"4111\"}",
+                                  .len = 15,
+                                  .now_ms = 1700000002005,
+                                  .omit_payload = 1};
+    char id[ALERT_ID_MAX + 1], summary[1024], err[256], *json;
+    size_t n;
+    ck_assert_int_eq(
+        alert_dead_letter_json(&d, &json, &n, id, summary, sizeof(summary), err, sizeof(err)), 0);
+    ck_assert_ptr_null(strstr(json, "4111"));
+    ck_assert_ptr_null(strstr(json, "\"payload\""));
+    ck_assert_ptr_nonnull(strstr(json, "\"payload_bytes\":15"));
+    free(json);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("alert");
@@ -379,6 +420,8 @@ int main(void)
     tcase_add_loop_test(tc, alert_records_checked, 0, sizeof(alerts) / sizeof(alerts[0]));
     tcase_add_test(tc, alert_record_summary_read);
     tcase_add_test(tc, rfc3339_format);
+    tcase_add_test(tc, signature_is_hmac_sha256_of_t_dot_body);
+    tcase_add_test(tc, dead_letter_payload_left_out);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -4,6 +4,7 @@
 #include "route.h"
 
 #include <check.h>
+#include <limits.h>
 #include <stdint.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <stdlib.h>
@@ -19,6 +20,147 @@ START_TEST(source_topic_strips_retry_suffix)
     ck_assert_int_eq(route_retry_step("inventory.orders.retry.3"), 3);
     ck_assert_int_eq(route_retry_step("inventory.orders"), 0);
     ck_assert_int_eq(route_retry_step("inventory.orders.retry.x"), 0);
+}
+END_TEST
+
+
+/* ---- route_decide: every cell ------------------------------------------- */
+
+static const long backoff[] = {1, 10, 60, 300};
+#define NOW 1000000
+
+static const struct {
+    const char *topic;
+    int attempt;
+    enum route_error e;
+    size_t nsteps;
+    const char *dest;
+    enum route_class cls;
+    int new_attempt;
+    int64_t not_before;
+} decide_cases[] = {
+    {"inventory.orders", 0, ROUTE_ERR_POISON, 4, "inventory.orders.dlq", ROUTE_POISON, 1, 0},
+    {"inventory.orders", 0, ROUTE_ERR_TRANSIENT, 4, "inventory.orders.retry.1", ROUTE_TRANSIENT, 1,
+     NOW + 1000},
+    {"inventory.orders.retry.1", 1, ROUTE_ERR_TRANSIENT, 4, "inventory.orders.retry.2",
+     ROUTE_TRANSIENT, 2, NOW + 10000},
+    {"inventory.orders.retry.2", 2, ROUTE_ERR_TRANSIENT, 4, "inventory.orders.retry.3",
+     ROUTE_TRANSIENT, 3, NOW + 60000},
+    {"inventory.orders.retry.3", 3, ROUTE_ERR_TRANSIENT, 4, "inventory.orders.retry.4",
+     ROUTE_TRANSIENT, 4, NOW + 300000},
+    {"inventory.orders.retry.4", 4, ROUTE_ERR_TRANSIENT, 4, "inventory.orders.dlq",
+     ROUTE_EXHAUSTED, 5, 0},
+    {"inventory.orders.retry.1", 1, ROUTE_ERR_POISON, 4, "inventory.orders.dlq", ROUTE_POISON, 2, 0},
+    {"inventory.orders.retry.4", 4, ROUTE_ERR_POISON, 4, "inventory.orders.dlq", ROUTE_POISON, 5, 0},
+    /* attempts outside 0..nsteps are clamped: never backoff[-1], never an overflow */
+    {"inventory.orders", -1, ROUTE_ERR_TRANSIENT, 4, "inventory.orders.retry.1", ROUTE_TRANSIENT, 1,
+     NOW + 1000},
+    {"inventory.orders", INT_MIN, ROUTE_ERR_POISON, 4, "inventory.orders.dlq", ROUTE_POISON, 1, 0},
+    {"inventory.orders.retry.2", INT_MAX, ROUTE_ERR_TRANSIENT, 4, "inventory.orders.dlq",
+     ROUTE_EXHAUSTED, 5, 0},
+    {"inventory.orders.retry.2", INT_MAX, ROUTE_ERR_POISON, 4, "inventory.orders.dlq", ROUTE_POISON,
+     5, 0},
+    /* no retry steps: a transient failure is exhausted at once */
+    {"inventory.stock", 0, ROUTE_ERR_TRANSIENT, 0, "inventory.stock.dlq", ROUTE_EXHAUSTED, 1, 0},
+    {"inventory.stock", 3, ROUTE_ERR_TRANSIENT, 0, "inventory.stock.dlq", ROUTE_EXHAUSTED, 1, 0},
+    {"inventory.stock", 0, ROUTE_ERR_POISON, 0, "inventory.stock.dlq", ROUTE_POISON, 1, 0},
+    /* fewer steps than the topic's number (configuration shrank) */
+    {"inventory.stock.retry.4", 4, ROUTE_ERR_TRANSIENT, 2, "inventory.stock.dlq", ROUTE_EXHAUSTED,
+     3, 0},
+};
+
+START_TEST(decide_every_cell)
+{
+    struct route_decision d;
+    memset(&d, 0x5a, sizeof(d));
+    route_decide(decide_cases[_i].topic, decide_cases[_i].attempt, decide_cases[_i].e, backoff,
+                 decide_cases[_i].nsteps, NOW, &d);
+    ck_assert_str_eq(d.dest, decide_cases[_i].dest);
+    ck_assert_str_eq(route_class_name(d.cls), route_class_name(decide_cases[_i].cls));
+    ck_assert_int_eq(d.attempt, decide_cases[_i].new_attempt);
+    ck_assert_int_eq(d.not_before_ms, decide_cases[_i].not_before);
+}
+END_TEST
+
+START_TEST(class_names_are_the_header_values)
+{
+    ck_assert_str_eq(route_class_name(ROUTE_TRANSIENT), "transient");
+    ck_assert_str_eq(route_class_name(ROUTE_EXHAUSTED), "exhausted");
+    ck_assert_str_eq(route_class_name(ROUTE_POISON), "poison");
+}
+END_TEST
+
+/* ---- route_trust: which provenance a record may claim ---------------------- */
+
+#define T_NOW 5000
+/* headers a worker writes for a record of inventory.orders[3]@40 */
+#define GOOD "inventory.orders", "3", "40", "1700000000000", "1700000001000"
+
+static const struct {
+    const char *what;
+    const char *topic;
+    int max_attempt;
+    const char *h[6]; /* topic, partition, offset, timestamp, first failure, attempt */
+    const char *want_topic;
+    int32_t want_part;
+    int64_t want_off, want_first;
+    int want_attempt, want_inherited;
+} trust_cases[] = {
+    {"source, no headers", "inventory.orders", 4, {NULL}, "inventory.orders", 2, 7, T_NOW, 0, 0},
+    {"source, forged headers ignored", "inventory.orders", 4, {GOOD, "3"}, "inventory.orders", 2, 7,
+     T_NOW, 0, 0},
+    {"source, forged x-attempt -1", "inventory.orders", 4,
+     {"inventory.payments", "0", "1", "1", "1", "-1"}, "inventory.orders", 2, 7, T_NOW, 0, 0},
+    {"retry, headers naming its source", "inventory.orders.retry.2", 4, {GOOD, "2"},
+     "inventory.orders", 3, 40, 1700000001000, 2, 1},
+    {"retry, x-attempt -1 clamped", "inventory.orders.retry.2", 4, {GOOD, "-1"}, "inventory.orders",
+     3, 40, 1700000001000, 0, 1},
+    {"retry, x-attempt INT_MAX clamped", "inventory.orders.retry.2", 4, {GOOD, "2147483647"},
+     "inventory.orders", 3, 40, 1700000001000, 4, 1},
+    {"retry, x-attempt beyond int64", "inventory.orders.retry.2", 4,
+     {GOOD, "99999999999999999999"}, "inventory.orders", 3, 40, 1700000001000, 2, 1},
+    {"retry, no x-attempt: the topic's step", "inventory.orders.retry.3", 4, {GOOD, NULL},
+     "inventory.orders", 3, 40, 1700000001000, 3, 1},
+    {"retry, headers naming another source", "inventory.orders.retry.2", 4,
+     {"inventory.payments", "3", "40", "1", "1", "1"}, "inventory.orders.retry.2", 2, 7, T_NOW, 2,
+     0},
+    {"retry, headers naming the retry topic", "inventory.orders.retry.2", 4,
+     {"inventory.orders.retry.2", "3", "40", "1", "1", "1"}, "inventory.orders.retry.2", 2, 7,
+     T_NOW, 2, 0},
+    {"retry, partition not a number", "inventory.orders.retry.2", 4,
+     {"inventory.orders", "x", "40", "1", "1", "2"}, "inventory.orders.retry.2", 2, 7, T_NOW, 2, 0},
+    {"retry, negative offset", "inventory.orders.retry.2", 4,
+     {"inventory.orders", "3", "-5", "1", "1", "2"}, "inventory.orders.retry.2", 2, 7, T_NOW, 2, 0},
+    {"retry, no headers, step beyond the configured", "inventory.orders.retry.6", 4, {NULL},
+     "inventory.orders.retry.6", 2, 7, T_NOW, 4, 0},
+    {"dlq, headers naming its source", "inventory.orders.dlq", 5, {GOOD, "5"}, "inventory.orders",
+     3, 40, 1700000001000, 5, 1},
+    {"dlq, headers naming another source", "inventory.orders.dlq", 5,
+     {"inventory.stock", "3", "40", "1", "1", "1"}, "inventory.orders.dlq", 2, 7, T_NOW, 0, 0},
+};
+
+START_TEST(trust_only_where_it_belongs)
+{
+    const char *const *h = trust_cases[_i].h;
+    struct route_seen s = {.topic = trust_cases[_i].topic, .partition = 2, .offset = 7,
+                           .timestamp = 1600000000000, .orig_topic = h[0],
+                           .orig_partition = h[1], .orig_offset = h[2], .orig_timestamp = h[3],
+                           .first_failure_at = h[4], .attempt = h[5]};
+    struct route_origin o;
+    route_trust(&s, trust_cases[_i].max_attempt, T_NOW, &o);
+    ck_assert_msg(strcmp(o.topic, trust_cases[_i].want_topic) == 0, "%s: topic %s",
+                  trust_cases[_i].what, o.topic);
+    ck_assert_msg(o.partition == trust_cases[_i].want_part, "%s: partition %d",
+                  trust_cases[_i].what, (int)o.partition);
+    ck_assert_msg(o.offset == trust_cases[_i].want_off, "%s: offset %lld", trust_cases[_i].what,
+                  (long long)o.offset);
+    ck_assert_msg(o.first_failure_at == trust_cases[_i].want_first, "%s: first failure %lld",
+                  trust_cases[_i].what, (long long)o.first_failure_at);
+    ck_assert_msg(o.attempt == trust_cases[_i].want_attempt, "%s: attempt %d",
+                  trust_cases[_i].what, o.attempt);
+    ck_assert_msg(o.inherited == trust_cases[_i].want_inherited, "%s: inherited %d",
+                  trust_cases[_i].what, o.inherited);
+    ck_assert_int_eq(o.timestamp, o.inherited ? 1700000000000 : 1600000000000);
 }
 END_TEST
 
@@ -75,20 +217,35 @@ START_TEST(dead_letter_carries_key_value_and_headers)
     const char *bs = rd_kafka_mock_cluster_bootstraps(mc);
     rd_kafka_mock_topic_create(mc, "src", 1, 1);
     rd_kafka_mock_topic_create(mc, "src.dlq", 1, 1);
-    /* a source record with a binary key and value */
+    /* a source record with a binary key and value, and forged provenance */
     static const char key[] = {'k', 0, 'y'}, val[] = "{\"bad\":\xff}";
+    rd_kafka_headers_t *fh = rd_kafka_headers_new(8);
+    rd_kafka_header_add(fh, "x-original-topic", -1, "elsewhere", -1);
+    rd_kafka_header_add(fh, "x-original-partition", -1, "9", -1);
+    rd_kafka_header_add(fh, "x-original-offset", -1, "99", -1);
+    rd_kafka_header_add(fh, "x-original-timestamp", -1, "1", -1);
+    rd_kafka_header_add(fh, "x-first-failure-at", -1, "1", -1);
+    rd_kafka_header_add(fh, "x-attempt", -1, "-1", -1);
+    rd_kafka_header_add(fh, "x-redriven-from", -1, "src.dlq:0:5", -1);
+    rd_kafka_header_add(fh, "x-redrive-count", -1, "2", -1);
     rd_kafka_producev(p, RD_KAFKA_V_TOPIC("src"), RD_KAFKA_V_KEY(key, sizeof(key)),
                       RD_KAFKA_V_VALUE((void *)(uintptr_t)val, sizeof(val) - 1),
                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_TIMESTAMP(1700000000123),
-                      RD_KAFKA_V_END);
+                      RD_KAFKA_V_HEADERS(fh), RD_KAFKA_V_END);
     rd_kafka_flush(p, 5000);
     rd_kafka_message_t *src = consume_one(bs, "src");
     ck_assert_ptr_nonnull(src);
-    struct route_failure f = {.error_class = "poison", .error = "invalid JSON: x",
-                              .group = "stockflow-order", .worker = "order-worker@h:1",
-                              .now_ms = 1700000001000};
+    struct route_origin o;
+    struct route_decision dec;
+    route_origin_of(src, 4, 1700000001000, &o);
+    route_decide("src", o.attempt, ROUTE_ERR_POISON, backoff, 4, 1700000001000, &dec);
+    ck_assert_str_eq(dec.dest, "src.dlq");
+    struct route_failure f = {.error_class = route_class_name(dec.cls),
+                              .error = "invalid JSON: x", .group = "stockflow-order",
+                              .worker = "order-worker@h:1", .attempt = dec.attempt,
+                              .origin = &o};
     delivered = 0;
-    ck_assert_int_eq(route_produce(p, src, "src.dlq", &f, NULL, err, sizeof(err)), 0);
+    ck_assert_int_eq(route_produce(p, src, dec.dest, &f, NULL, err, sizeof(err)), 0);
     rd_kafka_flush(p, 5000);
     ck_assert_int_eq(delivered, 1);
     rd_kafka_message_t *d = consume_one(bs, "src.dlq");
@@ -107,13 +264,16 @@ START_TEST(dead_letter_carries_key_value_and_headers)
     assert_header(d, "x-error-class", "poison");
     assert_header(d, "x-error", "invalid JSON: x");
     assert_header(d, "x-worker", "order-worker@h:1");
+    assert_header(d, "x-redriven-from", "src.dlq:0:5");
+    assert_header(d, "x-redrive-count", "2");
     char v[32];
     ck_assert_int_eq(kafka_header_get(d, "x-not-before", v, sizeof(v)), -1);
-    /* a record routed again keeps the originals and counts the attempt */
-    f.now_ms = 1700000009000;
-    ck_assert_int_eq(route_produce(p, d, "src.dlq", &f, NULL, err, sizeof(err)), 0);
-    rd_kafka_flush(p, 5000);
-    ck_assert_int_eq(route_attempt(d), 1);
+    /* read back from the DLQ (as the alert-worker does) it keeps the originals */
+    route_origin_of(d, 5, 1700000009000, &o);
+    ck_assert_int_eq(o.inherited, 1);
+    ck_assert_str_eq(o.topic, "src");
+    ck_assert_int_eq(o.first_failure_at, 1700000001000);
+    ck_assert_int_eq(o.attempt, 1);
     rd_kafka_message_destroy(d);
     rd_kafka_message_destroy(src);
     for (int i = 0; i < nconsumers; i++) {
@@ -130,6 +290,10 @@ int main(void)
     TCase *tc = tcase_create("route");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, source_topic_strips_retry_suffix);
+    tcase_add_loop_test(tc, decide_every_cell, 0, (int)(sizeof(decide_cases) / sizeof(decide_cases[0])));
+    tcase_add_test(tc, class_names_are_the_header_values);
+    tcase_add_loop_test(tc, trust_only_where_it_belongs, 0,
+                        (int)(sizeof(trust_cases) / sizeof(trust_cases[0])));
     tcase_add_test(tc, dead_letter_carries_key_value_and_headers);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

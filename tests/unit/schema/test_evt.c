@@ -53,6 +53,21 @@ static const struct ecase cases[] = {
     {"stock.received qty 1000000000", SR("\"qty\":1000000000"), 0, 0, NULL},
     {"stock.adjusted delta -1000000000", SA("\"delta\":-1000000000,\"reason\":\"r\""), 0, 0, NULL},
     {"reason 256 chars", SA("\"delta\":1,\"reason\":\"<<256:r>>\""), 0, 0, NULL},
+    /* informational fields (DESIGN §3): whatever their shape, never poison */
+    {"payment.succeeded amount a string", PS(",\"amount\":\"19.90\""), 0, 0, NULL},
+    {"payment.succeeded currency lower case", PS(",\"currency\":\"eur\""), 0, 0, NULL},
+    {"payment.succeeded amount negative, currency 4 letters", PS(",\"amount\":-0.01,\"currency\":\"EURO\""), 0, 0, NULL},
+    {"payment.succeeded amount and currency null", PS(",\"amount\":null,\"currency\":null"), 0, 0, NULL},
+    {"payment.succeeded amount an object", PS(",\"amount\":{\"value\":1990,\"scale\":2},\"currency\":[\"EUR\"]"), 0, 0, NULL},
+    {"payment.failed reason an object", "{" ID "," T("payment.failed") "," AT ",\"order_id\":\"o\",\"reason\":{\"code\":\"card_declined\"}}", 0, 0, NULL},
+    {"payment.failed reason a number", "{" ID "," T("payment.failed") "," AT ",\"order_id\":\"o\",\"reason\":51}", 0, 0, NULL},
+    {"payment.failed reason null", "{" ID "," T("payment.failed") "," AT ",\"order_id\":\"o\",\"reason\":null}", 0, 0, NULL},
+    {"payment.failed reason empty", "{" ID "," T("payment.failed") "," AT ",\"order_id\":\"o\",\"reason\":\"\"}", 0, 0, NULL},
+    {"stock.adjusted reason empty", SA("\"delta\":1,\"reason\":\"\""), 0, 0, NULL},
+    {"stock.adjusted reason 257 chars", SA("\"delta\":1,\"reason\":\"<<257:r>>\""), 0, 0, NULL},
+    {"stock.adjusted reason an object", SA("\"delta\":-2,\"reason\":{\"code\":\"damaged\"}"), 0, 0, NULL},
+    {"stock.adjusted reason a number", SA("\"delta\":-2,\"reason\":7"), 0, 0, NULL},
+    {"stock.adjusted reason null", SA("\"delta\":-2,\"reason\":null"), 0, 0, NULL},
     {"exactly 65536 bytes", OCL(""), 0, EVT_MAX_BYTES, NULL},
     {"whitespace around", " \n\t" OCL("") "\r\n ", 0, 0, NULL},
     {"64 nested levels", OCL(",\"x\":<<63:[>><<63:]>>"), 0, 0, NULL},
@@ -95,6 +110,11 @@ static const struct ecase cases[] = {
     {"type not a string", "{" ID ",\"type\":5," AT "}", 0, 0, "unknown type: \"type\" is not a string"},
     /* schema: missing, wrong types, bounds */
     {"missing event_id", "{" T("order.cancelled") "," AT ",\"order_id\":\"o\"}", 0, 0, "schema order.cancelled: /: missing required property \"event_id\""},
+    {"order.created without event_id", "{" T("order.created") "," AT ",\"order_id\":\"o\",\"lines\":[" LINE "]}", 0, 0, "schema order.created: /: missing required property \"event_id\""},
+    {"payment.succeeded without event_id", "{" T("payment.succeeded") "," AT ",\"order_id\":\"o\",\"amount\":\"19.90\"}", 0, 0, "schema payment.succeeded: /: missing required property \"event_id\""},
+    {"payment.failed without event_id", "{" T("payment.failed") "," AT ",\"order_id\":\"o\",\"reason\":{}}", 0, 0, "schema payment.failed: /: missing required property \"event_id\""},
+    {"stock.received without event_id", "{" T("stock.received") "," AT ",\"sku\":\"A\",\"qty\":1}", 0, 0, "schema stock.received: /: missing required property \"event_id\""},
+    {"stock.adjusted without event_id", "{" T("stock.adjusted") "," AT ",\"sku\":\"A\",\"delta\":1,\"reason\":7}", 0, 0, "schema stock.adjusted: /: missing required property \"event_id\""},
     {"missing occurred_at", "{" ID "," T("order.cancelled") ",\"order_id\":\"o\"}", 0, 0, "/: missing required property \"occurred_at\""},
     {"missing order_id", "{" ID "," T("order.cancelled") "," AT "}", 0, 0, "/: missing required property \"order_id\""},
     {"missing lines", OC("\"hold_seconds\":5"), 0, 0, "schema order.created: /: missing required property \"lines\""},
@@ -129,11 +149,6 @@ static const struct ecase cases[] = {
     {"delta -0.0", SA("\"delta\":-0.0,\"reason\":\"r\""), 0, 0, "/delta: -0.0 is not allowed"},
     {"delta 1.5", SA("\"delta\":1.5,\"reason\":\"r\""), 0, 0, "/delta: expected integer, got number 1.5"},
     {"delta -1000000001", SA("\"delta\":-1000000001,\"reason\":\"r\""), 0, 0, "/delta: -1000000001 is less than minimum -1000000000"},
-    {"reason empty", SA("\"delta\":1,\"reason\":\"\""), 0, 0, "/reason: string shorter than minLength 1"},
-    {"reason 257 chars", SA("\"delta\":1,\"reason\":\"<<257:r>>\""), 0, 0, "/reason: string longer than maxLength 256"},
-    {"amount negative", PS(",\"amount\":-0.01"), 0, 0, "/amount: -0.01 is less than minimum 0"},
-    {"currency lower case", PS(",\"currency\":\"eur\""), 0, 0, "/currency: \"eur\" does not match pattern"},
-    {"currency 4 letters", PS(",\"currency\":\"EURO\""), 0, 0, "/currency: \"EURO\" does not match pattern"},
     {"occurred_at without zone", "{" ID "," T("order.cancelled") ",\"occurred_at\":\"2024-05-01T12:00:00\",\"order_id\":\"o\"}", 0, 0, "/occurred_at: \"2024-05-01T12:00:00\" is not an RFC 3339 date-time"},
     {"occurred_at month 13", "{" ID "," T("order.cancelled") ",\"occurred_at\":\"2024-13-01T12:00:00Z\",\"order_id\":\"o\"}", 0, 0, "/occurred_at: \"2024-13-01T12:00:00Z\" is not"},
     {"occurred_at 30 February", "{" ID "," T("order.cancelled") ",\"occurred_at\":\"2024-02-30T12:00:00Z\",\"order_id\":\"o\"}", 0, 0, "/occurred_at:"},
@@ -304,6 +319,10 @@ START_TEST(stock_fields)
     ck_assert_int_eq(e.type, EVT_STOCK_RECEIVED);
     ck_assert_int_eq(e.qty, 1000);
     ck_assert_ptr_null(e.reason);
+    evt_release(&e);
+    parse_ok(SA("\"delta\":-7,\"reason\":{\"code\":\"damaged\"}"), &e);
+    ck_assert_int_eq(e.delta, -7);
+    ck_assert_ptr_null(e.reason); /* not a string: applied without one */
     evt_release(&e);
 }
 END_TEST
