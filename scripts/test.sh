@@ -13,6 +13,8 @@
 #      tool under ASan/UBSan
 #   5. runs the unit tests and one integration test with every worker under
 #      valgrind (memcheck, leaks are errors)
+#   6. builds the libFuzzer targets with clang, ASan and UBSan (build-fuzz/)
+#      and runs each for 30 s (suite 'fuzz')
 #
 # Ends with one line "N passed, M failed". Options: --quick (step 2 only).
 set -euo pipefail
@@ -95,6 +97,11 @@ if [ "$quick" -eq 0 ]; then
   run_meson_test -C build --suite unit --wrapper "$vg" --timeout-multiplier 4
   WORKER_WRAPPER="$vg" run_meson_test -C build --suite integration --timeout-multiplier 4 \
     t_poison t_last_unit t_alert_retry t_expiry
+
+  echo "== libFuzzer targets (clang, ASan/UBSan, 30 s each)"
+  CC=clang setup_build build-fuzz -Dfuzz=true -Dfuzz_seconds=30 -Db_sanitize=address,undefined -Db_lundef=false
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_meson_test -C build-fuzz --suite fuzz
 fi
 
 echo
