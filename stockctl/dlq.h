@@ -18,6 +18,8 @@ struct dlq_rec {
     char orig_topic[256];
     char orig_partition[16];
     char orig_offset[32];
+    char redriven_from[400]; /* x-redriven-from: <dlq>:<p>:<o> of the last redrive */
+    long redrive_count;      /* x-redrive-count, 0 when absent or not a number */
     int64_t ts_ms; /* the dead letter's own timestamp */
 };
 
@@ -39,6 +41,16 @@ struct dlq_src {
 int dlq_src_open(struct dlq_src *s, const struct cfg *c, const char *topic, const char *group,
                  char *err, size_t errlen);
 void dlq_src_close(struct dlq_src *s); /* a zeroed one is a no-op */
+
+/* Reads the record at topic p:o of src (opened on that topic) into *m
+ * (caller destroys it). Returns an exit code: EXIT_NOTFOUND with err saying
+ * which offsets the partition holds. */
+int dlq_fetch(struct dlq_src *src, const char *topic, int32_t p, int64_t o,
+              rd_kafka_message_t **m, char *err, size_t errlen);
+
+/* The topic a DLQ's dead letters come from: its name without ".dlq".
+ * Returns -1 when topic does not end in ".dlq". */
+int dlq_source_of(const char *topic, char *out, size_t outlen);
 
 /* stockctl dlq redrive ARGS (argv[0] is "redrive"). */
 int dlq_redrive(const struct cfg *c, int argc, char **argv);

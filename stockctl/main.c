@@ -15,6 +15,7 @@ static const struct {
     {"lag", cmd_lag, "consumer lag per group and partition; --wait SECONDS until caught up"},
     {"topics", cmd_topics, "topics apply: create or fix the DESIGN topics (Admin API); --dry-run"},
     {"dlq", cmd_dlq, "dead letters: list TOPIC, show TOPIC P:O, redrive TOPIC"},
+    {"alerts", cmd_alerts, "what went to inventory.alerts: --since T, --limit N, --json"},
     {"replay", cmd_replay, "reset a role's consumer group: --from-beginning | --from-time T"},
     {"checksum", cmd_checksum, "digest of stock_levels and order_status, to compare databases"},
     {"check", cmd_check, "verify DESIGN §5.1/§5.2; exit 1 naming the offending SKUs"},

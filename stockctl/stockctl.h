@@ -12,6 +12,7 @@ int cmd_migrate(const struct cfg *c, int argc, char **argv);
 int cmd_lag(const struct cfg *c, int argc, char **argv);
 int cmd_topics(const struct cfg *c, int argc, char **argv);
 int cmd_dlq(const struct cfg *c, int argc, char **argv);     /* dlq.c, redrive.c */
+int cmd_alerts(const struct cfg *c, int argc, char **argv);  /* alerts.c */
 int cmd_replay(const struct cfg *c, int argc, char **argv);  /* replay.c */
 int cmd_checksum(const struct cfg *c, int argc, char **argv); /* check.c */
 int cmd_check(const struct cfg *c, int argc, char **argv);   /* check.c */
