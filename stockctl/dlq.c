@@ -257,11 +257,11 @@ static int list_run(const struct cfg *c, const struct list_opts *o)
     char err[768];
     long shown = 0, matched = 0, seen = 0;
     char src_topic[256];
-    if (dlq_source_of(o->topic, src_topic, sizeof(src_topic)))
+    int rc = dlq_src_open(&src, c, o->topic, NULL, err, sizeof(err));
+    if (rc == EXIT_OK && dlq_source_of(o->topic, src_topic, sizeof(src_topic)))
         fprintf(stderr, "stockctl dlq list: warning: %s is not a dead-letter topic (its name does "
                         "not end in .dlq); listing its records as dead letters anyway\n",
                 o->topic);
-    int rc = dlq_src_open(&src, c, o->topic, NULL, err, sizeof(err));
     for (int i = 0; rc == EXIT_OK && i < src.parts->cnt; i++)
         src.parts->elems[i].offset = src.lo[i];
     if (rc == EXIT_OK)

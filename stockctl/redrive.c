@@ -279,6 +279,8 @@ static int setup(struct redrive *r, const struct cfg *c)
 {
     int rc = r->o->dry_run ? EXIT_OK : take_lock(r, c);
     snprintf(r->group, sizeof(r->group), "stockflow-redrive-%s", r->o->topic);
+    if (rc == EXIT_OK)
+        rc = dlq_src_open(&r->src, c, r->o->topic, r->group, r->err, sizeof(r->err));
     if (rc == EXIT_OK && dlq_source_of(r->o->topic, r->source, sizeof(r->source)) && !r->o->to) {
         snprintf(r->err, sizeof(r->err),
                  "%s is not a dead-letter topic (its name does not end in .dlq): name the "
@@ -286,8 +288,6 @@ static int setup(struct redrive *r, const struct cfg *c)
                  r->o->topic);
         rc = EXIT_USAGE;
     }
-    if (rc == EXIT_OK)
-        rc = dlq_src_open(&r->src, c, r->o->topic, r->group, r->err, sizeof(r->err));
     if (rc == EXIT_OK && !(r->done = calloc((size_t)r->src.parts->cnt, sizeof(*r->done)))) {
         snprintf(r->err, sizeof(r->err), "out of memory");
         rc = EXIT_FAIL;
