@@ -220,8 +220,10 @@ static int open_producer(struct redrive *r, const struct cfg *c)
                                        {"acks", "all"},
                                        {"linger.ms", "0"},
                                        {"message.timeout.ms", "30000"}};
-    rd_kafka_conf_t *conf = kafka_conf_new(c->kafka_brokers, props, sizeof(props) / sizeof(*props),
-                                           (const char *const *)environ, r->err, sizeof(r->err));
+    rd_kafka_conf_t *conf =
+        kafka_conf_new_for(RD_KAFKA_PRODUCER, c->kafka_brokers, props,
+                           sizeof(props) / sizeof(*props), (const char *const *)environ, r->err,
+                           sizeof(r->err));
     if (!conf)
         return EXIT_USAGE;
     kread_quiet(conf);

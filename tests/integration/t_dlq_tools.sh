@@ -11,7 +11,10 @@
 #   nothing at all;
 # - --rate 50 on 150 records takes 3 s +- 10%, and a second redrive of the
 #   same DLQ meanwhile is refused;
-# - an interrupted redrive resumes where it stopped and repeats nothing.
+# - an interrupted redrive resumes where it stopped and repeats nothing;
+# - stock SKU names the dead letters about it, also when the SKU is not found;
+# - the worker logs no CONFWARN (consumer-only RDKAFKA_* properties are not
+#   passed to its producers).
 source "$(dirname "$0")/lib.sh"
 
 DLQ=inventory.stock.dlq
@@ -209,3 +212,6 @@ assert_eq $((avail0 + 190)) "$(records inventory.availability)" "records redrive
 
 assert_invariants
 stop_worker "$s1"
+# RDKAFKA_SESSION_TIMEOUT_MS and _HEARTBEAT_INTERVAL_MS (start_worker) are
+# consumer properties: the worker's producers must not get them
+assert_eq 0 "$(grep -c CONFWARN "$(worker_log "$s1")")" "CONFWARN lines in the stock-worker's log"
