@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <yajl/yajl_tree.h>
 
 #define PREVIEW_CHARS 60
 #define ERROR_CHARS 60
@@ -507,6 +508,94 @@ static int dlq_show(const struct cfg *c, int argc, char **argv)
         rd_kafka_message_destroy(m);
     dlq_src_close(&src);
     return rc;
+}
+
+/* ---- naming: dead letters about one SKU or order ------------------------- */
+
+static int str_is(yajl_val v, const char *value)
+{
+    const char *sv = v && YAJL_IS_STRING(v) ? v->u.string : NULL;
+    return sv && strcmp(sv, value) == 0;
+}
+
+/* Whether m names value: its key, or payload field (or lines[].sku). */
+static int names(const rd_kafka_message_t *m, const char *field, const char *value)
+{
+    size_t n = strlen(value);
+    if (m->key && m->key_len == n && memcmp(m->key, value, n) == 0)
+        return 1;
+    if (!m->payload || m->len == 0 || m->len > 65536 || !memmem(m->payload, m->len, value, n))
+        return 0; /* cheap: the value does not even occur */
+    char *text = strndup(m->payload, m->len);
+    yajl_val root = text ? yajl_tree_parse(text, NULL, 0) : NULL;
+    const char *fp[] = {field, NULL}, *lp[] = {"lines", NULL}, *sp[] = {"sku", NULL};
+    int hit = root && str_is(yajl_tree_get(root, fp, yajl_t_string), value);
+    yajl_val lines = root && !hit && !strcmp(field, "sku") ? yajl_tree_get(root, lp, yajl_t_array)
+                                                          : NULL;
+    for (size_t i = 0; lines && !hit && i < YAJL_GET_ARRAY(lines)->len; i++)
+        hit = str_is(yajl_tree_get(YAJL_GET_ARRAY(lines)->values[i], sp, yajl_t_string), value);
+    yajl_tree_free(root);
+    free(text);
+    return hit;
+}
+
+/* Reads one DLQ to its end, adding what names value to out. */
+static int naming_one(const struct cfg *c, const char *topic, const char *field,
+                      const char *value, long *found, char *out, size_t outlen, char *err,
+                      size_t errlen)
+{
+    struct dlq_src src;
+    struct kread_scan *scan = NULL;
+    int rc = dlq_src_open(&src, c, topic, NULL, err, errlen), got = 0;
+    for (int i = 0; rc == EXIT_OK && i < src.parts->cnt; i++)
+        src.parts->elems[i].offset = src.lo[i];
+    if (rc == EXIT_OK)
+        rc = kread_scan_start(&scan, src.rk, src.parts, src.hi, err, errlen);
+    rd_kafka_message_t *m;
+    while (rc == EXIT_OK && (got = kread_scan_next(scan, &m, err, errlen)) > 0) {
+        if (names(m, field, value)) {
+            struct dlq_rec r;
+            char e[104];
+            size_t used = strlen(out);
+            dlq_rec_read(m, &r);
+            out_preview(e, sizeof(e), r.error, strlen(r.error), 80);
+            if (*found < 5 && used < outlen)
+                snprintf(out + used, outlen - used, "%s%s %d:%lld, %s", *found ? "; " : "", topic,
+                         (int)m->partition, (long long)m->offset, e);
+            (*found)++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    kread_scan_free(scan);
+    dlq_src_close(&src);
+    return rc ? rc : got < 0 ? EXIT_UNREACHABLE : EXIT_OK;
+}
+
+long dlq_naming(const struct cfg *c, const char *field, const char *value, char *out,
+                size_t outlen, char *err, size_t errlen)
+{
+    char list[2048] = "";
+    long found = 0;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_t *rk = kread_client(c, RD_KAFKA_PRODUCER, NULL, 0, err, errlen);
+    int rc = rk ? kread_metadata(rk, &md, err, errlen) : EXIT_USAGE;
+    for (int i = 0; rc == EXIT_OK && i < md->topic_cnt; i++) {
+        char src_topic[256];
+        if (!md->topics[i].err && !dlq_source_of(md->topics[i].topic, src_topic, sizeof(src_topic)))
+            rc = naming_one(c, md->topics[i].topic, field, value, &found, list, sizeof(list), err,
+                            errlen);
+    }
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (rk)
+        rd_kafka_destroy(rk);
+    if (rc != EXIT_OK)
+        return -1;
+    out[0] = '\0';
+    if (found)
+        snprintf(out, outlen, "%ld dead letter%s name%s it: %s%s", found, found == 1 ? "" : "s",
+                 found == 1 ? "s" : "", list, found > 5 ? "; ..." : "");
+    return found;
 }
 
 /* ---- dispatch ----------------------------------------------------------- */

@@ -52,6 +52,15 @@ int dlq_fetch(struct dlq_src *src, const char *topic, int32_t p, int64_t o,
  * Returns -1 when topic does not end in ".dlq". */
 int dlq_source_of(const char *topic, char *out, size_t outlen);
 
+/* Dead letters naming a SKU or an order: every *.dlq topic read to its end,
+ * a record matches when its key is value or its JSON payload has field
+ * ("sku" also in lines[].sku) equal to value. Summarised in out as
+ * "1 dead letter names it: inventory.orders.dlq 5:1, <x-error>; ..." (at
+ * most 5 named), or "" when none. Returns the number found, or -1 with err
+ * (Kafka unreachable). */
+long dlq_naming(const struct cfg *c, const char *field, const char *value, char *out,
+                size_t outlen, char *err, size_t errlen);
+
 /* stockctl dlq redrive ARGS (argv[0] is "redrive"). */
 int dlq_redrive(const struct cfg *c, int argc, char **argv);
 

@@ -50,6 +50,7 @@ assert_eq 3 "$(wc -l <"$SF_TMP/dlq.kcat")" "dead letters written by the stock wo
 # --- list --json: every record exactly as kcat reads it ---
 sc dlq list "$DLQ" --json
 assert_eq 0 "$RC" "dlq list --json exit status ($(cat "$SF_TMP/err"))"
+cp "$SF_TMP/out" "$SF_TMP/dlq.json"
 jq -e . "$SF_TMP/out" >/dev/null || fail "dlq list --json is not JSON lines"
 want=$(jq -Ssc 'map({partition, offset, key, payload, h}) | sort_by(.partition, .offset)' "$SF_TMP/dlq.kcat")
 got=$(jq -Ssc 'map({partition, offset, key, payload, h: .headers}) | sort_by(.partition, .offset)' "$SF_TMP/out")
@@ -150,6 +151,17 @@ IFS=: read -r fp fo <<<"$fix"
 record_bytes "$DLQ" "$fp" "$fo" value >"$SF_TMP/want.value"
 assert_files_eq "$SF_TMP/want.value" "$SF_TMP/got.value" "redriven value byte for byte"
 dump_views --updated-at >"$SF_TMP/views2.txt"
+
+# --- stock SKU / order ID name the dead letters about them ---
+sc stock sku-fix
+assert_eq 0 "$RC" "stock sku-fix exit status ($(cat "$SF_TMP/err"))"
+assert_match "^1 dead letter names it: $DLQ $fix, rejected by the database: adjustment -5" "$(tail -n 1 "$SF_TMP/out")" "stock sku-fix names its dead letter"
+zero=$(jq -r 'select(.original_offset == 3) | "\(.partition):\(.offset)"' "$SF_TMP/dlq.json")
+sc stock sku-zero
+assert_eq 4 "$RC" "stock sku-zero (known only from a dead letter) exit status"
+assert_match "SKU sku-zero not found .*; 1 dead letter names it: $DLQ $zero, " "$(cat "$SF_TMP/err")" "stock sku-zero: not found, and named by a dead letter"
+sc stock sku-ok --json
+assert_eq "0|" "$(jq -r '"\(.dead_letters)|\(.dead_letters_summary)"' "$SF_TMP/out")" "stock sku-ok --json: no dead letter"
 
 # --- again: the filter left the position before the two it skipped, so a
 #     plain redrive reaches them (and not the one moved); the same record
