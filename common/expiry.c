@@ -27,7 +27,12 @@ static const struct pg_stmt stmts[] = {
     {"expire", "SELECT sf_expire_due(to_timestamp($1::bigint / 1000.0), $2::integer)", 2},
     {"watermark", "SELECT (extract(epoch FROM sf_payment_watermark($1, $2, $3::integer)) * 1000)::bigint", 3},
     {"alert", "SELECT sf_alert($1, 'payment_watermark_lag', 'warning', $2, $3::jsonb)", 3},
+    /* holds reserved more than 1 s past expires_at (DESIGN §4 rule 5: released
+     * within 1 s in normal operation); the partial index orders_held_expiry */
+    {"overdue", "SELECT count(*) FROM orders WHERE state = 'reserved' "
+                "AND expires_at < now() - interval '1 second'", 0},
 };
+#define OVERDUE_EVERY_MS 5000
 
 struct expiry {
     const struct cfg *cfg;
@@ -37,7 +42,7 @@ struct expiry {
     struct evt_validator *val;
     struct heap *heap;
     int payment_partitions;
-    int64_t next_round_ms, pg_retry_ms, lag_alerted_ms, meta_at_ms;
+    int64_t next_round_ms, pg_retry_ms, lag_alerted_ms, meta_at_ms, overdue_ms;
     long pg_backoff_ms;
     int pg_ok, heap_full_logged;
     char client_id[128];
@@ -312,6 +317,12 @@ int expiry_run(const struct cfg *cfg, volatile sig_atomic_t *stop)
             }
             worker_ready(1, "ok");
             relay(&x);
+            if (now_ms() - x.overdue_ms >= OVERDUE_EVERY_MS) { /* stockflow_overdue_holds */
+                int64_t n = query_ll(&x, "overdue", 0, NULL);
+                x.overdue_ms = now_ms();
+                if (n >= 0)
+                    metrics_gauge_set(METRICS_OVERDUE_HOLDS, "", (double)n);
+            }
             if (now_ms() < x.next_round_ms)
                 continue;
             expire_round(&x);

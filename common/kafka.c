@@ -4,8 +4,10 @@
 #include "log.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int kafka_env_to_prop(const char *name, char *out, size_t outlen)
@@ -83,13 +85,66 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
              rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
+/* ---- property scopes ------------------------------------------------------ */
+
+#define MAX_SCOPED 512
+static struct {
+    char name[64];
+    char scope;
+} scoped[MAX_SCOPED];
+static int nscoped;
+static pthread_once_t scoped_once = PTHREAD_ONCE_INIT;
+
+/* Reads librdkafka's property table, lines "name | C/P | range | ...". */
+static void scoped_load(void)
+{
+    char *buf = NULL, *line, *save = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return;
+    rd_kafka_conf_properties_show(f);
+    fclose(f);
+    for (line = strtok_r(buf, "\n", &save); line && nscoped < MAX_SCOPED;
+         line = strtok_r(NULL, "\n", &save)) {
+        char name[64], cp[8];
+        if (sscanf(line, "%63s | %7s |", name, cp) != 2 || strchr(name, '|') || !cp[0] ||
+            cp[1] != '\0' || !strchr("CP*", cp[0]))
+            continue;
+        snprintf(scoped[nscoped].name, sizeof(scoped[0].name), "%s", name);
+        scoped[nscoped++].scope = cp[0];
+    }
+    free(buf);
+}
+
+int kafka_prop_scope(const char *name)
+{
+    pthread_once(&scoped_once, scoped_load);
+    for (int i = 0; i < nscoped; i++)
+        if (strcmp(scoped[i].name, name) == 0)
+            return scoped[i].scope;
+    return 0;
+}
+
 rd_kafka_conf_t *kafka_conf_new(const char *brokers, const struct kafka_prop *defaults,
                                 size_t ndefaults, const char *const *environ_vars, char *err,
                                 size_t errlen)
 {
+    return kafka_conf_new_for((rd_kafka_type_t)-1, brokers, defaults, ndefaults, environ_vars,
+                              err, errlen);
+}
+
+rd_kafka_conf_t *kafka_conf_new_for(rd_kafka_type_t type, const char *brokers,
+                                    const struct kafka_prop *defaults, size_t ndefaults,
+                                    const char *const *environ_vars, char *err, size_t errlen)
+{
+    const char *other = type == RD_KAFKA_PRODUCER ? "C" : type == RD_KAFKA_CONSUMER ? "P" : "";
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, log_cb);
-    if (conf_set(conf, "bootstrap.servers", brokers, "KAFKA_BROKERS", err, errlen))
+    /* a broker back from an outage is found within about a second (librdkafka
+     * jitters each client's reconnect backoff by -25%..+50%: no stampede) */
+    if (conf_set(conf, "bootstrap.servers", brokers, "KAFKA_BROKERS", err, errlen) ||
+        conf_set(conf, "reconnect.backoff.max.ms", "1000", NULL, err, errlen))
         goto fail;
     for (size_t i = 0; i < ndefaults; i++)
         if (conf_set(conf, defaults[i].name, defaults[i].value, NULL, err, errlen))
@@ -104,6 +159,9 @@ rd_kafka_conf_t *kafka_conf_new(const char *brokers, const struct kafka_prop *de
             snprintf(err, errlen, "invalid configuration: %s: not a librdkafka property name", var);
             goto fail;
         }
+        int scope = *other ? kafka_prop_scope(prop) : 0;
+        if (scope && scope == other[0])
+            continue; /* the other client type's property: CONFWARN otherwise */
         if (conf_set(conf, prop, eq + 1, var, err, errlen))
             goto fail;
     }
@@ -133,8 +191,9 @@ rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group, const cha
         {"fetch.wait.max.ms", "100"},
         {"partition.assignment.strategy", "range,roundrobin"},
     };
-    rd_kafka_conf_t *conf = kafka_conf_new(brokers, defaults, sizeof(defaults) / sizeof(*defaults),
-                                           environ_vars, err, errlen);
+    rd_kafka_conf_t *conf =
+        kafka_conf_new_for(RD_KAFKA_CONSUMER, brokers, defaults,
+                           sizeof(defaults) / sizeof(*defaults), environ_vars, err, errlen);
     if (!conf)
         return NULL;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
@@ -164,8 +223,9 @@ rd_kafka_t *kafka_producer_new(const char *brokers, const char *client_id,
         {"message.timeout.ms", "300000"}, /* an outage alert outlives a broker outage */
         {"queue.buffering.max.messages", "100000"},
     };
-    rd_kafka_conf_t *conf = kafka_conf_new(brokers, defaults, sizeof(defaults) / sizeof(*defaults),
-                                           environ_vars, err, errlen);
+    rd_kafka_conf_t *conf =
+        kafka_conf_new_for(RD_KAFKA_PRODUCER, brokers, defaults,
+                           sizeof(defaults) / sizeof(*defaults), environ_vars, err, errlen);
     if (!conf)
         return NULL;
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);

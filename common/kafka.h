@@ -23,6 +23,19 @@ rd_kafka_conf_t *kafka_conf_new(const char *brokers, const struct kafka_prop *de
                                 size_t ndefaults, const char *const *environ_vars, char *err,
                                 size_t errlen);
 
+/* As kafka_conf_new, for a client of one type: an RDKAFKA_* property that
+ * librdkafka scopes to the other type only (session.timeout.ms for a
+ * producer, linger.ms for a consumer) is left out, so no client logs
+ * CONFWARN for it; it still reaches the clients it applies to. */
+rd_kafka_conf_t *kafka_conf_new_for(rd_kafka_type_t type, const char *brokers,
+                                    const struct kafka_prop *defaults, size_t ndefaults,
+                                    const char *const *environ_vars, char *err, size_t errlen);
+
+/* librdkafka's scope of a property, from its own property table
+ * (rd_kafka_conf_properties_show): 'C' consumer only, 'P' producer only,
+ * '*' both, 0 unknown. Thread-safe; the table is read once. */
+int kafka_prop_scope(const char *name);
+
 /* Converts RDKAFKA_SESSION_TIMEOUT_MS to session.timeout.ms. Returns 0, or
  * -1 if name has no RDKAFKA_ prefix or does not fit. */
 int kafka_env_to_prop(const char *name, char *out, size_t outlen);

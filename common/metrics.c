@@ -625,6 +625,10 @@ static const struct {
      "Alert webhook POSTs that did not deliver the alert, by reason.", NULL, 0},
     {METRICS_PENDING_HOLDS, METRICS_GAUGE, "", "Holds waiting to be released at their expiry.",
      NULL, 0},
+    {METRICS_PAUSED, METRICS_GAUGE, "reason",
+     "1 while consumption is paused for an outage of the database or the broker.", NULL, 0},
+    {METRICS_OVERDUE_HOLDS, METRICS_GAUGE, "",
+     "Holds past their expiry and not released yet (timeout-worker).", NULL, 0},
     {METRICS_BUILD_INFO, METRICS_GAUGE, "version,worker",
      "Always 1; labels name the build and the worker.", NULL, 0},
 };

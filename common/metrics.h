@@ -41,7 +41,8 @@ enum metrics_type { METRICS_COUNTER = 0, METRICS_GAUGE, METRICS_HISTOGRAM };
  *   partition  the partition number
  *   status     HTTP status of a webhook answer ("200", "503"), "none" when
  *              no answer came
- *   reason     timeout, connect, http_4xx, http_5xx, other
+ *   reason     timeout, connect, http_4xx, http_5xx, other (webhook);
+ *              database, broker (paused)
  */
 /* counter{topic,type}: records read from Kafka, before any validation */
 #define METRICS_EVENTS_CONSUMED "stockflow_events_consumed_total"
@@ -69,6 +70,11 @@ enum metrics_type { METRICS_COUNTER = 0, METRICS_GAUGE, METRICS_HISTOGRAM };
 #define METRICS_WEBHOOK_FAILURES "stockflow_webhook_failures_total"
 /* gauge: holds the timeout-worker is waiting to release */
 #define METRICS_PENDING_HOLDS "stockflow_pending_holds"
+/* gauge{reason}: 1 while consumption is paused for an outage of that
+ * dependency (reason: database, broker), else 0 */
+#define METRICS_PAUSED "stockflow_paused"
+/* gauge: holds past their expires_at and not released yet */
+#define METRICS_OVERDUE_HOLDS "stockflow_overdue_holds"
 /* gauge{version,worker}: always 1 */
 #define METRICS_BUILD_INFO "stockflow_build_info"
 /* counter{reason}: updates dropped by this registry (limit, invalid) */

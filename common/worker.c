@@ -44,12 +44,74 @@ void worker_ready(int ok, const char *fmt, ...)
 
 /* ---- pausing for outages ------------------------------------------------ */
 
-
-/* What /readyz says about an outage: never libpq's message (it names hosts,
- * users, sometimes more), which goes to the log only. */
-static const char *ready_why(const struct worker *w)
+long worker_backoff_next(long prev_ms, unsigned *seed)
 {
-    return w->db_down ? "database unreachable" : w->outage_why;
+    long hi = prev_ms * 3;
+    if (hi > BACKOFF_MAX_MS)
+        hi = BACKOFF_MAX_MS;
+    if (hi <= BACKOFF_MIN_MS)
+        return BACKOFF_MIN_MS;
+    return BACKOFF_MIN_MS + (long)(rand_r(seed) % (unsigned)(hi - BACKOFF_MIN_MS + 1));
+}
+
+static const char *sqlstate_class(const char *st)
+{
+    static const struct {
+        const char *prefix, *name;
+    } classes[] = {
+        {"08", "connection exception"},       {"53", "insufficient resources"},
+        {"57", "operator intervention"},      {"25", "invalid transaction state"},
+        {"42", "missing table or privilege"}, {"25006", "read-only transaction"},
+        {"58", "system error"},               {"XX", "internal error"},
+    };
+    const char *best = "other";
+    size_t bestlen = 0;
+    for (size_t i = 0; i < sizeof(classes) / sizeof(*classes); i++) {
+        size_t n = strlen(classes[i].prefix);
+        if (n > bestlen && !strncmp(st, classes[i].prefix, n)) {
+            best = classes[i].name;
+            bestlen = n;
+        }
+    }
+    return best;
+}
+
+void worker_outage_reason(char *out, size_t outlen, int db, const char *err)
+{
+    if (!db) {
+        snprintf(out, outlen, "broker unreachable: %s", err ? err : "unknown error");
+        return;
+    }
+    /* pg_errline puts the SQLSTATE first when the server sent one */
+    int has_state = err && strlen(err) >= 5 && (err[5] == ' ' || err[5] == '\0');
+    for (int i = 0; has_state && i < 5; i++)
+        has_state = (err[i] >= '0' && err[i] <= '9') || (err[i] >= 'A' && err[i] <= 'Z');
+    if (has_state)
+        snprintf(out, outlen, "database unreachable (SQLSTATE %.5s: %s)", err,
+                 sqlstate_class(err));
+    else
+        snprintf(out, outlen, "database unreachable (no connection)");
+}
+
+/* stockflow_paused{reason}: 1 while consumption is paused for that
+ * dependency, so dashboards see the pause itself, not only its lag. */
+static void paused_gauges(const struct worker *w)
+{
+    metrics_gauge_set(METRICS_PAUSED, "reason=\"database\"", w->paused && w->db_down);
+    metrics_gauge_set(METRICS_PAUSED, "reason=\"broker\"", w->paused && !w->db_down);
+}
+
+/* /readyz while paused: the current error, how long, the next probe. */
+static void outage_ready(const struct worker *w)
+{
+    char at[40];
+    time_t secs = (time_t)(w->retry_at_ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(at + n, sizeof(at) - n, ".%03dZ", (int)(w->retry_at_ms % 1000));
+    worker_ready(0, "paused for %.1f s: %s; next attempt at %s",
+                 (now_ms() - w->outage_since_ms) / 1000.0, w->outage_why, at);
 }
 
 void worker_enter_outage(struct worker *w, int db, const char *why)
@@ -57,23 +119,23 @@ void worker_enter_outage(struct worker *w, int db, const char *why)
     int64_t now = now_ms();
     if (!w->paused && now - w->resumed_ms < OUTAGE_CONTINUES_MS) {
         /* failed again right after resuming: the same outage goes on */
-        w->backoff_ms = w->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : w->backoff_ms * 2;
+        w->backoff_ms = worker_backoff_next(w->backoff_ms, &w->jitter_seed);
         log_warn("%s still unavailable after resuming: %s; pausing again for %ld ms",
                  db ? "PostgreSQL" : "Kafka", why, w->backoff_ms);
     } else if (!w->paused) {
         log_error("%s unavailable: %s; pausing consumption until it is back",
                   db ? "PostgreSQL" : "Kafka", why);
         w->outage_since_ms = now;
-        w->backoff_ms = BACKOFF_MIN_MS;
+        w->backoff_ms = worker_backoff_next(BACKOFF_MIN_MS, &w->jitter_seed);
         w->outage_alerted = 0;
         w->alert_now = 0;
-        snprintf(w->outage_why, sizeof(w->outage_why), "%s unavailable: %s",
-                 db ? "PostgreSQL" : "Kafka", why);
     }
+    worker_outage_reason(w->outage_why, sizeof(w->outage_why), db, why);
     w->paused = 1;
     w->db_down |= db;
-    worker_ready(0, "paused: %s", ready_why(w));
     w->retry_at_ms = now + w->backoff_ms;
+    outage_ready(w);
+    paused_gauges(w);
     kafka_pause_all(w->consumer, 1);
 }
 
@@ -87,7 +149,7 @@ static void update_ready(struct worker *w)
         rd_kafka_topic_partition_list_destroy(parts);
     }
     if (w->paused)
-        worker_ready(0, "paused: %s", ready_why(w));
+        outage_ready(w);
     else if (!pg_conn(w->pg))
         worker_ready(0, "not connected to PostgreSQL");
     else if (n == 0)
@@ -145,8 +207,10 @@ static void outage_step(struct worker *w)
         enum pg_class c = pg_connect(w->pg, err, sizeof(err));
         if (c != PG_OK) {
             log_debug("PostgreSQL still unavailable (%s): %s", pg_class_name(c), err);
-            w->backoff_ms = w->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : w->backoff_ms * 2;
+            w->backoff_ms = worker_backoff_next(w->backoff_ms, &w->jitter_seed);
             w->retry_at_ms = now_ms() + w->backoff_ms;
+            worker_outage_reason(w->outage_why, sizeof(w->outage_why), 1, err);
+            outage_ready(w);
             return;
         }
     }
@@ -156,6 +220,7 @@ static void outage_step(struct worker *w)
     outbox_reset(w->outbox);
     w->paused = w->db_down = 0;
     kafka_pause_all(w->consumer, 0);
+    paused_gauges(w);
     update_ready(w);
 }
 
@@ -221,6 +286,7 @@ static int worker_init(struct worker *w, const struct worker_role *role, const s
     memset(w, 0, sizeof(*w));
     w->role = role;
     w->cfg = cfg;
+    w->jitter_seed = (unsigned)getpid() ^ (unsigned)now_ms();
     gethostname(host, sizeof(host) - 1);
     snprintf(w->client_id, sizeof(w->client_id), "%s@%s:%d", role->name, host, (int)getpid());
     size_t bm = (size_t)cfg->batch_max;
@@ -251,27 +317,61 @@ static int worker_init(struct worker *w, const struct worker_role *role, const s
     return 0;
 }
 
-/* Consumer lag per assigned partition, from the end offsets librdkafka
- * learned with its last fetch (no broker round trip), once a second. */
+/* Positions of parts for the lag while paused: a partition never fetched
+ * (assigned during the outage) has no position; its committed offset is
+ * where work will resume. Bounded: one committed-offsets request. */
+static void lag_positions(struct worker *w, rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_position(w->consumer, parts);
+    int unknown = 0;
+    for (int i = 0; i < parts->cnt; i++)
+        unknown += parts->elems[i].offset < 0;
+    if (!unknown)
+        return;
+    rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(parts);
+    if (rd_kafka_committed(w->consumer, c, 500) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        for (int i = 0; i < parts->cnt; i++)
+            if (parts->elems[i].offset < 0)
+                parts->elems[i].offset = c->elems[i].offset;
+    rd_kafka_topic_partition_list_destroy(c);
+}
+
+/* Consumer lag per assigned partition, once a second. While consuming, from
+ * the end offsets librdkafka learned with its last fetch (no broker round
+ * trip). While paused for an outage nothing is fetched, so those ends stop
+ * moving and the dashboards would go blind exactly when the backlog grows:
+ * then the ends are asked from the broker (ListOffsets, 200 ms each at most,
+ * the round given up at the first timeout: a broker outage). A partition
+ * without a committed offset counts from its start. */
 static void report_lag(struct worker *w)
 {
-    static int64_t last_ms;
     rd_kafka_topic_partition_list_t *parts = NULL;
-    if (now_ms() - last_ms < 1000 || rd_kafka_assignment(w->consumer, &parts) || !parts)
+    if (now_ms() - w->lag_ms < 1000 || rd_kafka_assignment(w->consumer, &parts) || !parts)
         return;
-    last_ms = now_ms();
-    rd_kafka_position(w->consumer, parts);
+    w->lag_ms = now_ms();
+    if (w->paused)
+        lag_positions(w, parts);
+    else
+        rd_kafka_position(w->consumer, parts);
     for (int i = 0; i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
-        int64_t lo, hi;
+        int64_t lo = -1, hi = -1, pos = tp->offset;
         char labels[METRICS_MAX_LABELS], part[16];
-        if (tp->offset < 0 ||
-            rd_kafka_get_watermark_offsets(w->consumer, tp->topic, tp->partition, &lo, &hi) ||
-            hi < 0)
+        rd_kafka_resp_err_t e =
+            w->paused ? rd_kafka_query_watermark_offsets(w->consumer, tp->topic, tp->partition,
+                                                         &lo, &hi, 200)
+                      : rd_kafka_get_watermark_offsets(w->consumer, tp->topic, tp->partition,
+                                                       &lo, &hi);
+        if (e == RD_KAFKA_RESP_ERR__TIMED_OUT || e == RD_KAFKA_RESP_ERR__TRANSPORT ||
+            e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+            break; /* the broker is down too: no more waits this round */
+        if (e || hi < 0 || (pos < 0 && !w->paused))
             continue;
+        if (pos < 0)
+            pos = lo;
         snprintf(part, sizeof(part), "%d", (int)tp->partition);
         metrics_labels(labels, sizeof(labels), "topic", tp->topic, "partition", part, NULL);
-        metrics_gauge_set(METRICS_CONSUMER_LAG, labels, (double)(hi > tp->offset ? hi - tp->offset : 0));
+        metrics_gauge_set(METRICS_CONSUMER_LAG, labels, (double)(hi > pos ? hi - pos : 0));
     }
     rd_kafka_topic_partition_list_destroy(parts);
 }
@@ -330,6 +430,7 @@ int worker_run(const struct worker_role *role, const struct cfg *cfg, volatile s
     enum pg_class c = pg_connect(w.pg, err, sizeof(err));
     if (c != PG_OK)
         worker_enter_outage(&w, 1, err);
+    paused_gauges(&w);
     log_info("started: group %s, batches of up to %ld events", role->group, cfg->batch_max);
     rc = 0;
     while (!*stop) {
@@ -342,6 +443,7 @@ int worker_run(const struct worker_role *role, const struct cfg *cfg, volatile s
         }
         if (w.paused) {
             outage_step(&w);
+            report_lag(&w); /* dashboards must not go blind during an outage */
             continue;
         }
         int64_t t0 = now_ms();

@@ -16,8 +16,14 @@
 #include <time.h>
 
 #define QUICK_ATTEMPTS 4 /* in-process tries of a transient failure */
+/* Outage probes: decorrelated jitter (AWS architecture blog, "Exponential
+ * backoff and jitter"): each wait is uniform in [MIN, 3 x the previous],
+ * at most MAX. A probe of a stopped PostgreSQL is one refused TCP
+ * connection, so probing every ~0.5 s costs nothing, resumes work within
+ * about a second of the dependency accepting again, and the fleet's probes
+ * spread instead of arriving together. */
 #define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 30000
+#define BACKOFF_MAX_MS 1000
 #define MAX_BATCH_PARTS 1024
 /* A batch also stops at this many bytes of records, whatever BATCH_MAX says:
  * at the 64 KiB a record may have, BATCH_MAX of them could alone exceed the
@@ -83,8 +89,10 @@ struct worker {
     int alert_now; /* raise the outage alert at once (a retry or DLQ write failed) */
     int verdict;            /* of the batch in flight: enum batch_verdict bits */
     char verdict_why[512];  /* BATCH_DB_DOWN: the first database error */
-    char outage_why[256];
+    char outage_why[256];   /* the current error, for /readyz and the alert */
     char client_id[128];
+    unsigned jitter_seed;   /* rand_r state of the probe jitter */
+    int64_t lag_ms;         /* last consumer lag report */
 };
 
 static inline int64_t now_ms(void)
@@ -93,6 +101,18 @@ static inline int64_t now_ms(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+/* worker.c: the next wait between outage probes: uniform in
+ * [BACKOFF_MIN_MS, 3 * prev_ms], at most BACKOFF_MAX_MS (decorrelated
+ * jitter). Pure but for *seed (rand_r state). */
+long worker_backoff_next(long prev_ms, unsigned *seed);
+
+/* worker.c: what /readyz and the outage alert say about an outage: for
+ * PostgreSQL (db) never libpq's message, which names host, port and user,
+ * only "database unreachable" and the SQLSTATE when err starts with one
+ * ("57P01 terminating connection ..."); for the broker, "broker
+ * unreachable: " and err. Writes at most outlen bytes, NUL-terminated. */
+void worker_outage_reason(char *out, size_t outlen, int db, const char *err);
 
 /* worker.c: pause every partition for an outage (db: PostgreSQL's, so
  * reconnect before resuming); why is logged once per outage. Only worker.c

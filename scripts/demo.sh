@@ -120,7 +120,7 @@ cleanup() {
   fi
   if ((KEEP && rc == 0)); then
     say "stack left running (--keep)"
-    info "export KAFKA_BROKERS=$KAFKA_BROKERS DATABASE_URL=$DATABASE_URL"
+    operator_help
     if [[ -n $KAFKA_DIR ]]; then
       info "stop it: kill ${WORKER_PIDS[*]}; deploy/kafka/kafka-local.sh stop $KAFKA_DIR; deploy/pg-local.sh stop $PGDIR"
     else
@@ -237,12 +237,28 @@ say "migrate and start the workers"
 }
 info "$(tail -n 1 "$LOGS/migrate.log")"
 
+declare -A WORKER_PORT=()
 start_worker() { # role name
-  env HTTP_PORT="$(free_port)" RDKAFKA_SESSION_TIMEOUT_MS=6000 RDKAFKA_HEARTBEAT_INTERVAL_MS=500 \
+  local port
+  port=$(free_port)
+  env HTTP_PORT="$port" RDKAFKA_SESSION_TIMEOUT_MS=6000 RDKAFKA_HEARTBEAT_INTERVAL_MS=500 \
     "$1" </dev/null >"$LOGS/$2.log" 2>&1 &
   WORKER_PIDS+=("$!")
   WORKER_NAME[$!]=$2
-  info "$2 (pid $!), log ${LOGS#"$ROOT"/}/$2.log"
+  WORKER_PORT[$!]=$port
+  info "$2 (pid $!), http://127.0.0.1:$port/metrics /healthz /readyz, log ${LOGS#"$ROOT"/}/$2.log"
+}
+# how to look at the running stack from another shell
+operator_help() {
+  info "in another shell:"
+  info "  export KAFKA_BROKERS=$KAFKA_BROKERS DATABASE_URL=$DATABASE_URL"
+  info "  $STOCKCTL lag                      # per-partition lag, pending and overdue holds"
+  info "  $STOCKCTL dlq list inventory.orders.dlq"
+  info "  $STOCKCTL alerts --since 1h"
+  local pid
+  for pid in "${WORKER_PIDS[@]}"; do
+    info "  curl -s 127.0.0.1:${WORKER_PORT[$pid]}/readyz   # ${WORKER_NAME[$pid]}"
+  done
 }
 start_worker "$STOCK_WORKER" stock-worker
 start_worker "$ORDER_WORKER" order-worker-1
@@ -256,6 +272,8 @@ for pid in "${WORKER_PIDS[@]}"; do
     sleep 0.2
   done
 done
+
+operator_help
 
 # ---- 5. the demo stream ------------------------------------------------------
 say "feed the demo stream"

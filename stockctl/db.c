@@ -22,7 +22,13 @@ int db_open(const struct cfg *c, const char *app, struct pg **out, char *err, si
     }
     enum pg_class k = pg_connect(p, why, sizeof(why));
     if (k != PG_OK) {
-        snprintf(err, errlen, "cannot connect to PostgreSQL: %s", why);
+        if (!getenv("DATABASE_URL"))
+            snprintf(err, errlen,
+                     "cannot connect to PostgreSQL: DATABASE_URL is not set, so the default %s "
+                     "was tried: %s",
+                     c->database_url, why);
+        else
+            snprintf(err, errlen, "cannot connect to PostgreSQL: %s", why);
         pg_free(p);
         return k == PG_OUTAGE ? EXIT_UNREACHABLE : EXIT_FAIL;
     }
@@ -38,8 +44,16 @@ PGresult *db_query(struct pg *p, const char *sql, int n, const char *const *para
     ExecStatusType s = PQresultStatus(r);
     if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK)
         return r;
+    const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     *code = pg_classify(c, r) == PG_OUTAGE ? EXIT_UNREACHABLE : EXIT_FAIL;
     pg_errline(c, r, err, errlen);
+    if (st && (!strcmp(st, "42P01") || !strcmp(st, "42883") || !strcmp(st, "3F000"))) {
+        /* undefined table, function or schema: the stockflow schema is missing */
+        char why[512];
+        snprintf(why, sizeof(why), "%s", err);
+        snprintf(err, errlen, "database not migrated (run `stockctl migrate`): %s", why);
+        *code = EXIT_NOT_MIGRATED;
+    }
     PQclear(r);
     return NULL;
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <yajl/yajl_tree.h>
 
 #define PREVIEW_CHARS 60
 #define ERROR_CHARS 60
@@ -32,10 +33,15 @@ void dlq_rec_read(const rd_kafka_message_t *m, struct dlq_rec *r)
         {"x-original-topic", r->orig_topic, sizeof(r->orig_topic)},
         {"x-original-partition", r->orig_partition, sizeof(r->orig_partition)},
         {"x-original-offset", r->orig_offset, sizeof(r->orig_offset)},
+        {"x-redriven-from", r->redriven_from, sizeof(r->redriven_from)},
     };
+    char count[32];
     for (size_t i = 0; i < sizeof(h) / sizeof(h[0]); i++)
         if (kafka_header_get(m, h[i].name, h[i].out, h[i].len))
             h[i].out[0] = '\0';
+    if (kafka_header_get(m, "x-redrive-count", count, sizeof(count)) ||
+        arg_long(count, 0, 1000000, &r->redrive_count, NULL, 0))
+        r->redrive_count = 0;
     r->ts_ms = rd_kafka_message_timestamp(m, NULL);
 }
 
@@ -46,6 +52,16 @@ int dlq_rec_match(const rd_kafka_message_t *m, const struct dlq_rec *r, const ch
         return 1;
     return (m->key && memmem(m->key, m->key_len, needle, n)) ||
            (m->payload && memmem(m->payload, m->len, needle, n)) || strstr(r->error, needle);
+}
+
+int dlq_source_of(const char *topic, char *out, size_t outlen)
+{
+    size_t n = strlen(topic);
+    if (n <= 4 || strcmp(topic + n - 4, ".dlq") != 0 || n - 4 >= outlen)
+        return -1;
+    memcpy(out, topic, n - 4);
+    out[n - 4] = '\0';
+    return 0;
 }
 
 int dlq_src_open(struct dlq_src *s, const struct cfg *c, const char *topic, const char *group,
@@ -124,6 +140,8 @@ static void json_record(yajl_gen g, const rd_kafka_message_t *m, const struct dl
     out_json_str(g, "original_topic", r->orig_topic);
     json_number(g, "original_partition", r->orig_partition);
     json_number(g, "original_offset", r->orig_offset);
+    out_json_int(g, "redrive_count", r->redrive_count);
+    out_json_str(g, "redriven_from", r->redriven_from[0] ? r->redriven_from : NULL);
     out_json_bytes(g, "key", m->key, m->key_len);
     out_json_bytes(g, "payload", m->payload ? m->payload : "", m->len);
     json_headers(g, m);
@@ -138,6 +156,7 @@ static const struct out_col list_cols[] = {
     {"ATT", 3},
     {"CLASS", 9},
     {"ORIGINAL", 24},
+    {"REDRIVEN", 28},
     {"KEY", 14},
     {"ERROR", ERROR_CHARS + 3},
     {"PAYLOAD", 0},
@@ -145,7 +164,7 @@ static const struct out_col list_cols[] = {
 
 static void list_row(const rd_kafka_message_t *m, const struct dlq_rec *r)
 {
-    char po[48], ts[40], orig[320], key[OUT_PREVIEW_SIZE(40)], error[OUT_PREVIEW_SIZE(ERROR_CHARS)],
+    char po[48], ts[40], orig[320], redriven[440], key[OUT_PREVIEW_SIZE(40)], error[OUT_PREVIEW_SIZE(ERROR_CHARS)],
         payload[OUT_PREVIEW_SIZE(PREVIEW_CHARS)];
     snprintf(po, sizeof(po), "%d:%lld", (int)m->partition, (long long)m->offset);
     out_time(r->ts_ms, ts, sizeof(ts));
@@ -154,6 +173,11 @@ static void list_row(const rd_kafka_message_t *m, const struct dlq_rec *r)
     snprintf(orig, sizeof(orig), "%s:%s:%s", r->orig_topic[0] ? r->orig_topic : "?",
              r->orig_partition[0] ? r->orig_partition : "?",
              r->orig_offset[0] ? r->orig_offset : "?");
+    if (r->redrive_count > 0 || r->redriven_from[0])
+        snprintf(redriven, sizeof(redriven), "%ldx from %s", r->redrive_count,
+                 r->redriven_from[0] ? r->redriven_from : "?");
+    else
+        snprintf(redriven, sizeof(redriven), "-");
     out_preview(key, sizeof(key), m->key, m->key ? m->key_len : 0, 40);
     out_preview(error, sizeof(error), r->error, strlen(r->error), ERROR_CHARS);
     out_preview(payload, sizeof(payload), m->payload, m->payload ? m->len : 0, PREVIEW_CHARS);
@@ -162,10 +186,11 @@ static void list_row(const rd_kafka_message_t *m, const struct dlq_rec *r)
                            r->attempt[0] ? r->attempt : "-",
                            r->error_class[0] ? r->error_class : "-",
                            orig,
+                           redriven,
                            m->key ? key : "(null)",
                            error,
                            payload};
-    out_row(stdout, list_cols, 8, cells);
+    out_row(stdout, list_cols, 9, cells);
 }
 
 struct list_opts {
@@ -195,23 +220,26 @@ static void list_print(yajl_gen g, const rd_kafka_message_t *m, const struct dlq
 }
 
 /* Reads every record of scan, printing the kept ones. Returns an exit code. */
-static int list_scan(const struct list_opts *o, struct kread_scan *scan, long *shown, long *seen,
-                     char *err, size_t errlen)
+static int list_scan(const struct list_opts *o, struct kread_scan *scan, long *shown,
+                     long *matched, long *seen, char *err, size_t errlen)
 {
     struct out_progress prog;
     yajl_gen g = o->json ? out_json_new(0) : NULL;
     int got = 0;
     out_progress_init(&prog);
-    while ((o->limit == 0 || *shown < o->limit) && !stop_requested()) {
+    while (!stop_requested()) {
         rd_kafka_message_t *m;
         struct dlq_rec r;
         if ((got = kread_scan_next(scan, &m, err, errlen)) <= 0)
             break;
         dlq_rec_read(m, &r);
         (*seen)++;
-        if (list_keep(o, m, &r)) {
-            (*shown)++;
-            list_print(g, m, &r);
+        if (list_keep(o, m, &r)) { /* past --limit: counted, not shown */
+            (*matched)++;
+            if (o->limit == 0 || *shown < o->limit) {
+                (*shown)++;
+                list_print(g, m, &r);
+            }
         }
         rd_kafka_message_destroy(m);
         out_progress(&prog, "read %ld dead letters, %lld to go", *seen,
@@ -228,20 +256,26 @@ static int list_run(const struct cfg *c, const struct list_opts *o)
     struct dlq_src src;
     struct kread_scan *scan = NULL;
     char err[768];
-    long shown = 0, seen = 0;
+    long shown = 0, matched = 0, seen = 0;
+    char src_topic[256];
     int rc = dlq_src_open(&src, c, o->topic, NULL, err, sizeof(err));
+    if (rc == EXIT_OK && dlq_source_of(o->topic, src_topic, sizeof(src_topic)))
+        fprintf(stderr, "stockctl dlq list: warning: %s is not a dead-letter topic (its name does "
+                        "not end in .dlq); listing its records as dead letters anyway\n",
+                o->topic);
     for (int i = 0; rc == EXIT_OK && i < src.parts->cnt; i++)
         src.parts->elems[i].offset = src.lo[i];
     if (rc == EXIT_OK)
         rc = kread_scan_start(&scan, src.rk, src.parts, src.hi, err, sizeof(err));
     if (rc == EXIT_OK && !o->json)
-        out_header(stdout, list_cols, 8);
+        out_header(stdout, list_cols, 9);
     if (rc == EXIT_OK)
-        rc = list_scan(o, scan, &shown, &seen, err, sizeof(err));
+        rc = list_scan(o, scan, &shown, &matched, &seen, err, sizeof(err));
     if (rc)
         fprintf(stderr, "stockctl dlq list: %s\n", err);
     else if (!o->json)
-        fprintf(stderr, "%ld of %ld dead letters read in %s%s\n", shown, seen, o->topic,
+        fprintf(stderr, "%ld of %ld dead letters shown (%ld in %s%s)%s\n", shown, matched, seen,
+                o->topic, matched < seen ? ", the others filtered out" : "",
                 stop_requested() ? " (interrupted)" : "");
     kread_scan_free(scan);
     dlq_src_close(&src);
@@ -256,14 +290,18 @@ static void list_usage(FILE *f)
             "Reads the dead-letter topic TOPIC (e.g. inventory.orders.dlq) from its beginning to\n"
             "its end as of now, every partition, and prints one row per dead letter: P:OFFSET,\n"
             "TIME (of the dead letter, UTC), ATT (x-attempt), CLASS (x-error-class), ORIGINAL\n"
-            "(x-original-topic:partition:offset), KEY, ERROR (x-error) and a PAYLOAD preview\n"
-            "(control characters escaped). A count goes to stderr.\n"
+            "(x-original-topic:partition:offset), REDRIVEN (x-redrive-count and x-redriven-from:\n"
+            "how often it was redriven and from which dead letter), KEY, ERROR (x-error) and a\n"
+            "PAYLOAD preview (control characters escaped). \"N of M dead letters shown (T in\n"
+            "TOPIC)\" goes to stderr: M match the filters, T are in the topic. A topic whose name\n"
+            "does not end in .dlq is listed with a warning.\n"
             "  --since T          only dead letters written at or after T: 2026-11-27T10:00:00Z,\n"
             "                     2026-11-27, epoch milliseconds, or an age: 30m, 2h, 7d\n"
             "  --error-class C    only class C: poison, transient or exhausted\n"
             "  --grep S           only those whose key, payload or x-error contains S\n"
-            "  --limit N          stop after N rows\n"
-            "  --json             one JSON object per line, with every header and the payload\n"
+            "  --limit N          show N rows (the rest is still read, to count)\n"
+            "  --json             one JSON object per line, with every header and the payload,\n"
+            "                     redrive_count and redriven_from\n"
             "Exit codes: 0 ok, 2 bad usage, 3 Kafka unreachable, 4 no such topic.\n");
 }
 
@@ -361,9 +399,8 @@ static void show_text(const rd_kafka_message_t *m)
     free(buf);
 }
 
-/* Reads the record at p:o of src into *m. */
-static int show_fetch(struct dlq_src *src, const char *topic, int32_t p, int64_t o,
-                      rd_kafka_message_t **m, char *err, size_t errlen)
+int dlq_fetch(struct dlq_src *src, const char *topic, int32_t p, int64_t o,
+              rd_kafka_message_t **m, char *err, size_t errlen)
 {
     int i = 0;
     while (i < src->parts->cnt && src->parts->elems[i].partition != p)
@@ -455,7 +492,7 @@ static int dlq_show(const struct cfg *c, int argc, char **argv)
     const char *topic = argv[optind];
     rc = dlq_src_open(&src, c, topic, NULL, err, sizeof(err));
     if (rc == EXIT_OK)
-        rc = show_fetch(&src, topic, p, o, &m, err, sizeof(err));
+        rc = dlq_fetch(&src, topic, p, o, &m, err, sizeof(err));
     if (rc == EXIT_OK && json) {
         yajl_gen g = out_json_new(0);
         struct dlq_rec r;
@@ -471,6 +508,94 @@ static int dlq_show(const struct cfg *c, int argc, char **argv)
         rd_kafka_message_destroy(m);
     dlq_src_close(&src);
     return rc;
+}
+
+/* ---- naming: dead letters about one SKU or order ------------------------- */
+
+static int str_is(yajl_val v, const char *value)
+{
+    const char *sv = v && YAJL_IS_STRING(v) ? v->u.string : NULL;
+    return sv && strcmp(sv, value) == 0;
+}
+
+/* Whether m names value: its key, or payload field (or lines[].sku). */
+static int names(const rd_kafka_message_t *m, const char *field, const char *value)
+{
+    size_t n = strlen(value);
+    if (m->key && m->key_len == n && memcmp(m->key, value, n) == 0)
+        return 1;
+    if (!m->payload || m->len == 0 || m->len > 65536 || !memmem(m->payload, m->len, value, n))
+        return 0; /* cheap: the value does not even occur */
+    char *text = strndup(m->payload, m->len);
+    yajl_val root = text ? yajl_tree_parse(text, NULL, 0) : NULL;
+    const char *fp[] = {field, NULL}, *lp[] = {"lines", NULL}, *sp[] = {"sku", NULL};
+    int hit = root && str_is(yajl_tree_get(root, fp, yajl_t_string), value);
+    yajl_val lines = root && !hit && !strcmp(field, "sku") ? yajl_tree_get(root, lp, yajl_t_array)
+                                                          : NULL;
+    for (size_t i = 0; lines && !hit && i < YAJL_GET_ARRAY(lines)->len; i++)
+        hit = str_is(yajl_tree_get(YAJL_GET_ARRAY(lines)->values[i], sp, yajl_t_string), value);
+    yajl_tree_free(root);
+    free(text);
+    return hit;
+}
+
+/* Reads one DLQ to its end, adding what names value to out. */
+static int naming_one(const struct cfg *c, const char *topic, const char *field,
+                      const char *value, long *found, char *out, size_t outlen, char *err,
+                      size_t errlen)
+{
+    struct dlq_src src;
+    struct kread_scan *scan = NULL;
+    int rc = dlq_src_open(&src, c, topic, NULL, err, errlen), got = 0;
+    for (int i = 0; rc == EXIT_OK && i < src.parts->cnt; i++)
+        src.parts->elems[i].offset = src.lo[i];
+    if (rc == EXIT_OK)
+        rc = kread_scan_start(&scan, src.rk, src.parts, src.hi, err, errlen);
+    rd_kafka_message_t *m;
+    while (rc == EXIT_OK && (got = kread_scan_next(scan, &m, err, errlen)) > 0) {
+        if (names(m, field, value)) {
+            struct dlq_rec r;
+            char e[104];
+            size_t used = strlen(out);
+            dlq_rec_read(m, &r);
+            out_preview(e, sizeof(e), r.error, strlen(r.error), 80);
+            if (*found < 5 && used < outlen)
+                snprintf(out + used, outlen - used, "%s%s %d:%lld, %s", *found ? "; " : "", topic,
+                         (int)m->partition, (long long)m->offset, e);
+            (*found)++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    kread_scan_free(scan);
+    dlq_src_close(&src);
+    return rc ? rc : got < 0 ? EXIT_UNREACHABLE : EXIT_OK;
+}
+
+long dlq_naming(const struct cfg *c, const char *field, const char *value, char *out,
+                size_t outlen, char *err, size_t errlen)
+{
+    char list[2048] = "";
+    long found = 0;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_t *rk = kread_client(c, RD_KAFKA_PRODUCER, NULL, 0, err, errlen);
+    int rc = rk ? kread_metadata(rk, &md, err, errlen) : EXIT_USAGE;
+    for (int i = 0; rc == EXIT_OK && i < md->topic_cnt; i++) {
+        char src_topic[256];
+        if (!md->topics[i].err && !dlq_source_of(md->topics[i].topic, src_topic, sizeof(src_topic)))
+            rc = naming_one(c, md->topics[i].topic, field, value, &found, list, sizeof(list), err,
+                            errlen);
+    }
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (rk)
+        rd_kafka_destroy(rk);
+    if (rc != EXIT_OK)
+        return -1;
+    out[0] = '\0';
+    if (found)
+        snprintf(out, outlen, "%ld dead letter%s name%s it: %s%s", found, found == 1 ? "" : "s",
+                 found == 1 ? "s" : "", list, found > 5 ? "; ..." : "");
+    return found;
 }
 
 /* ---- dispatch ----------------------------------------------------------- */

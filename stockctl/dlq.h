@@ -18,6 +18,8 @@ struct dlq_rec {
     char orig_topic[256];
     char orig_partition[16];
     char orig_offset[32];
+    char redriven_from[400]; /* x-redriven-from: <dlq>:<p>:<o> of the last redrive */
+    long redrive_count;      /* x-redrive-count, 0 when absent or not a number */
     int64_t ts_ms; /* the dead letter's own timestamp */
 };
 
@@ -39,6 +41,25 @@ struct dlq_src {
 int dlq_src_open(struct dlq_src *s, const struct cfg *c, const char *topic, const char *group,
                  char *err, size_t errlen);
 void dlq_src_close(struct dlq_src *s); /* a zeroed one is a no-op */
+
+/* Reads the record at topic p:o of src (opened on that topic) into *m
+ * (caller destroys it). Returns an exit code: EXIT_NOTFOUND with err saying
+ * which offsets the partition holds. */
+int dlq_fetch(struct dlq_src *src, const char *topic, int32_t p, int64_t o,
+              rd_kafka_message_t **m, char *err, size_t errlen);
+
+/* The topic a DLQ's dead letters come from: its name without ".dlq".
+ * Returns -1 when topic does not end in ".dlq". */
+int dlq_source_of(const char *topic, char *out, size_t outlen);
+
+/* Dead letters naming a SKU or an order: every *.dlq topic read to its end,
+ * a record matches when its key is value or its JSON payload has field
+ * ("sku" also in lines[].sku) equal to value. Summarised in out as
+ * "1 dead letter names it: inventory.orders.dlq 5:1, <x-error>; ..." (at
+ * most 5 named), or "" when none. Returns the number found, or -1 with err
+ * (Kafka unreachable). */
+long dlq_naming(const struct cfg *c, const char *field, const char *value, char *out,
+                size_t outlen, char *err, size_t errlen);
 
 /* stockctl dlq redrive ARGS (argv[0] is "redrive"). */
 int dlq_redrive(const struct cfg *c, int argc, char **argv);

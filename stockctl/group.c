@@ -5,7 +5,9 @@
 #include "out.h"
 #include "stockctl.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -233,4 +235,93 @@ int group_commit(const struct cfg *c, const char *group, const rd_kafka_topic_pa
         return rc;
     log_info("group %s refuses a commit from outside (%s); joining it", group, err);
     return join_commit(c, group, l, err, errlen);
+}
+
+/* ---- owners of partitions ------------------------------------------------- */
+
+/* Big-endian readers over [*p, end): -1 when the bytes run out. */
+static int rd16(const unsigned char **p, const unsigned char *end, int *v)
+{
+    if (end - *p < 2)
+        return -1;
+    *v = (int16_t)((*p)[0] << 8 | (*p)[1]);
+    *p += 2;
+    return 0;
+}
+
+static int rd32(const unsigned char **p, const unsigned char *end, int32_t *v)
+{
+    if (end - *p < 4)
+        return -1;
+    *v = (int32_t)((uint32_t)(*p)[0] << 24 | (uint32_t)(*p)[1] << 16 | (uint32_t)(*p)[2] << 8 |
+                   (*p)[3]);
+    *p += 4;
+    return 0;
+}
+
+/* ConsumerProtocolAssignment: int16 version, [string topic, [int32
+ * partition]], bytes user_data (ignored). Adds each partition to o. */
+static void parse_assignment(const struct rd_kafka_group_member_info *m, struct group_owners *o)
+{
+    const unsigned char *p = m->member_assignment, *end = p + m->member_assignment_size;
+    int ver, tlen;
+    int32_t nt, np, part;
+    if (!p || rd16(&p, end, &ver) || rd32(&p, end, &nt))
+        return;
+    for (int32_t t = 0; t < nt; t++) {
+        char topic[256];
+        if (rd16(&p, end, &tlen) || tlen < 0 || end - p < tlen || (size_t)tlen >= sizeof(topic))
+            return;
+        memcpy(topic, p, (size_t)tlen);
+        topic[tlen] = '\0';
+        p += tlen;
+        if (rd32(&p, end, &np))
+            return;
+        for (int32_t k = 0; k < np; k++) {
+            if (rd32(&p, end, &part))
+                return;
+            struct group_owner *v = realloc(o->v, sizeof(*v) * (size_t)(o->n + 1));
+            if (!v)
+                return;
+            o->v = v;
+            snprintf(v[o->n].topic, sizeof(v[o->n].topic), "%s", topic);
+            v[o->n].partition = part;
+            snprintf(v[o->n].member, sizeof(v[o->n].member), "%s@%s", m->client_id,
+                     m->client_host);
+            o->n++;
+        }
+    }
+}
+
+void group_owners(const struct cfg *c, const char *group, struct group_owners *o)
+{
+    char err[256];
+    memset(o, 0, sizeof(*o));
+    rd_kafka_t *rk = kread_client(c, RD_KAFKA_PRODUCER, NULL, 0, err, sizeof(err));
+    if (!rk)
+        return;
+    const struct rd_kafka_group_list *gl = NULL;
+    if (rd_kafka_list_groups(rk, group, &gl, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        for (int i = 0; i < gl->group_cnt; i++)
+            if (!strcmp(gl->groups[i].group, group) && !gl->groups[i].err &&
+                !strcmp(gl->groups[i].protocol_type, "consumer"))
+                for (int k = 0; k < gl->groups[i].member_cnt; k++)
+                    parse_assignment(&gl->groups[i].members[k], o);
+    if (gl)
+        rd_kafka_group_list_destroy(gl);
+    rd_kafka_destroy(rk);
+}
+
+const char *group_owner(const struct group_owners *o, const char *topic, int32_t partition)
+{
+    for (int i = 0; i < o->n; i++)
+        if (o->v[i].partition == partition && !strcmp(o->v[i].topic, topic))
+            return o->v[i].member;
+    return NULL;
+}
+
+void group_owners_release(struct group_owners *o)
+{
+    free(o->v);
+    memset(o, 0, sizeof(*o));
 }

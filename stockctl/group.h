@@ -22,6 +22,25 @@ rd_kafka_t *group_handle(const struct cfg *c, const char *group, char *err, size
 int group_members(const struct cfg *c, const char *group, int *members, char *desc, size_t desclen,
                   char *err, size_t errlen);
 
+/* Which member each partition is assigned to, from the members'
+ * assignments in DescribeGroups (the consumer protocol's
+ * ConsumerProtocolAssignment). Empty when the broker cannot describe groups
+ * (the development broker) or the group has no members. */
+struct group_owners {
+    struct group_owner {
+        char topic[256];
+        int32_t partition;
+        char member[160]; /* client.id@host */
+    } *v;
+    int n;
+};
+
+/* Best effort: fills o (release it with group_owners_release). */
+void group_owners(const struct cfg *c, const char *group, struct group_owners *o);
+/* The owner of topic[partition], or NULL when not known. */
+const char *group_owner(const struct group_owners *o, const char *topic, int32_t partition);
+void group_owners_release(struct group_owners *o);
+
 /* Committed offsets of the group for the partitions of l, into
  * l->elems[i].offset (RD_KAFKA_OFFSET_INVALID, -1001, when none). rk: from
  * group_handle. */

@@ -4,6 +4,7 @@
  * newest last. */
 #include "arg.h"
 #include "db.h"
+#include "dlq.h"
 #include "out.h"
 #include "stockctl.h"
 
@@ -102,7 +103,7 @@ static void print_text(const struct lookup *k, PGresult **res)
         db_print_table(stdout, res[Q_HISTORY], 2);
 }
 
-static void print_json(const struct lookup *k, PGresult **res)
+static void print_json(const struct lookup *k, PGresult **res, long ndead, const char *dead)
 {
     yajl_gen g = out_json_new(0);
     out_json_open(g, NULL, 0);
@@ -113,6 +114,11 @@ static void print_json(const struct lookup *k, PGresult **res)
     db_json_rows(g, k == &stock_lookup ? "held_by" : "lines", res[Q_PARTS]);
     out_json_int(g, "history_total", count_of(res[Q_HISTORY_N]));
     db_json_rows(g, "history", res[Q_HISTORY]);
+    if (ndead >= 0)
+        out_json_int(g, "dead_letters", ndead);
+    else
+        out_json_str(g, "dead_letters", NULL);
+    out_json_str(g, "dead_letters_summary", dead);
     out_json_close(g, 0);
     out_json_line(g, stdout);
     yajl_gen_free(g);
@@ -146,7 +152,9 @@ static void usage(const struct lookup *k, FILE *f)
             "The current state of one %s (%s) and its history from processed_events:\n"
             "when each event was processed and occurred, its type, outcome (applied or\n"
             "ignored) and detail, its event_id and where it came from (topic:partition:offset),\n"
-            "newest last.%s\n"
+            "newest last.%s Then the dead letters naming it (every *.dlq topic, by key or\n"
+            "payload): \"1 dead letter names it: inventory.orders.dlq 5:1, <x-error>\" (also\n"
+            "when the %s itself is not found).\n"
             "  --limit N   the last N events of the history (default 50; 0: all)\n"
             "  --json      one JSON object: state, %s, history\n"
             "Exit codes: 0 ok, 2 bad usage, 3 PostgreSQL unreachable, 4 not found.\n",
@@ -154,6 +162,7 @@ static void usage(const struct lookup *k, FILE *f)
             k == &stock_lookup ? "stock_levels and the stock row"
                                : "order_status, orders, order_lines",
             k == &stock_lookup ? " The SKU's history includes the events of orders naming it." : "",
+            k->what,
             k == &stock_lookup ? "held_by (reserved orders holding it)" : "lines");
 }
 
@@ -198,11 +207,23 @@ static int lookup_run(const struct lookup *k, const struct cfg *c, int argc, cha
     rc = db_open(c, app, &p, err, sizeof(err));
     if (rc == EXIT_OK)
         rc = fetch(p, k, argv[optind], limit, res, err, sizeof(err));
+    /* the events that never applied: dead letters naming the key */
+    char dead[2600] = "", kerr[512];
+    long ndead = rc == EXIT_OK || rc == EXIT_NOTFOUND
+                     ? dlq_naming(c, k == &stock_lookup ? "sku" : "order_id", argv[optind], dead,
+                                  sizeof(dead), kerr, sizeof(kerr))
+                     : 0;
+    if (ndead < 0)
+        snprintf(dead, sizeof(dead), "dead letters: unknown (%s)", kerr);
     if (rc == EXIT_OK && json)
-        print_json(k, res);
+        print_json(k, res, ndead, dead);
     else if (rc == EXIT_OK)
         print_text(k, res);
-    else
+    if (rc == EXIT_OK && !json && dead[0])
+        printf("%s\n", dead);
+    else if (rc == EXIT_NOTFOUND && dead[0])
+        fprintf(stderr, "stockctl %s: %s; %s\n", k->cmd, err, dead);
+    else if (rc != EXIT_OK)
         fprintf(stderr, "stockctl %s: %s\n", k->cmd, err);
     for (int i = 0; i < NQ; i++)
         PQclear(res[i]);

@@ -26,7 +26,8 @@ rd_kafka_t *kread_client(const struct cfg *c, rd_kafka_type_t type, const struct
                          size_t nprops, char *err, size_t errlen)
 {
     rd_kafka_conf_t *conf =
-        kafka_conf_new(c->kafka_brokers, props, nprops, (const char *const *)environ, err, errlen);
+        kafka_conf_new_for(type, c->kafka_brokers, props, nprops, (const char *const *)environ, err,
+                           errlen);
     if (!conf)
         return NULL;
     rd_kafka_conf_set_log_cb(conf, quiet_log);

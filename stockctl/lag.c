@@ -21,7 +21,7 @@
 
 struct lag_opts {
     double wait_s; /* < 0: print once */
-    int quiet, json;
+    int quiet, json, behind;
     int header; /* the table header is out */
     const struct role *roles[MAX_GROUPS];
     int n;
@@ -54,7 +54,7 @@ static int role_partitions(rd_kafka_t *rk, const struct cfg *c, const struct rol
 }
 
 static void print_row(struct lag_opts *o, const char *group, const rd_kafka_topic_partition_t *tp,
-                      int64_t hi, long long lag)
+                      int64_t hi, long long lag, const char *owner)
 {
     if (o->json) {
         yajl_gen g = out_json_new(0);
@@ -62,19 +62,44 @@ static void print_row(struct lag_opts *o, const char *group, const rd_kafka_topi
         out_json_str(g, "group", group);
         out_json_str(g, "topic", tp->topic);
         out_json_int(g, "partition", tp->partition);
-        out_json_int(g, "committed", tp->offset);
+        if (tp->offset >= 0)
+            out_json_int(g, "committed", tp->offset);
+        else
+            out_json_str(g, "committed", NULL);
         out_json_int(g, "end", hi);
         out_json_int(g, "lag", lag);
+        out_json_str(g, "owner", owner);
         out_json_close(g, 0);
         out_json_line(g, stdout);
         yajl_gen_free(g);
         return;
     }
+    char committed[24] = "-";
+    if (tp->offset >= 0)
+        snprintf(committed, sizeof(committed), "%lld", (long long)tp->offset);
     if (!o->header++)
-        printf("%-20s %-28s %4s %12s %12s %10s\n", "GROUP", "TOPIC", "PART", "COMMITTED", "END",
-               "LAG");
-    printf("%-20s %-28s %4d %12lld %12lld %10lld\n", group, tp->topic, (int)tp->partition,
-           (long long)tp->offset, (long long)hi, lag);
+        printf("%-20s %-28s %4s %12s %12s %10s  %s\n", "GROUP", "TOPIC", "PART", "COMMITTED", "END",
+               "LAG", "OWNER");
+    printf("%-20s %-28s %4d %12s %12lld %10lld  %s\n", group, tp->topic, (int)tp->partition,
+           committed, (long long)hi, lag, owner ? owner : "-");
+}
+
+static void print_total(const struct lag_opts *o, const char *group, long long lag, int behind,
+                        int parts)
+{
+    if (o->json) {
+        yajl_gen g = out_json_new(0);
+        out_json_open(g, NULL, 0);
+        out_json_str(g, "group", group);
+        out_json_int(g, "total_lag", lag);
+        out_json_int(g, "partitions_behind", behind);
+        out_json_int(g, "partitions", parts);
+        out_json_close(g, 0);
+        out_json_line(g, stdout);
+        yajl_gen_free(g);
+        return;
+    }
+    printf("total %s: lag %lld, %d of %d partition(s) behind\n", group, lag, behind, parts);
 }
 
 /* Sums (and prints unless quiet) one group's lag into *total. */
@@ -97,14 +122,24 @@ static int group_lag(const struct cfg *c, const struct role *r, struct lag_opts 
         rc = group_committed(rk, l, err, errlen);
     if (rc == EXIT_OK)
         rc = kread_watermarks(rk, l, lo, hi, err, errlen);
+    struct group_owners own = {0};
+    if (rc == EXIT_OK && show)
+        group_owners(c, r->group, &own); /* best effort: unknown on the dev broker */
+    long long sum = 0;
+    int behind = 0;
     for (int i = 0; rc == EXIT_OK && i < l->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &l->elems[i];
         int64_t done = tp->offset >= 0 ? tp->offset : lo[i];
         long long lag = hi[i] - done > 0 ? hi[i] - done : 0;
-        *total += lag;
-        if (show)
-            print_row(o, r->group, tp, hi[i], lag);
+        sum += lag;
+        behind += lag > 0;
+        if (show && (!o->behind || lag > 0))
+            print_row(o, r->group, tp, hi[i], lag, group_owner(&own, tp->topic, tp->partition));
     }
+    *total += sum;
+    if (rc == EXIT_OK && show)
+        print_total(o, r->group, sum, behind, l->cnt);
+    group_owners_release(&own);
     free(lo);
     free(hi);
     if (l)
@@ -126,23 +161,45 @@ static void duration(long long s, char *buf, size_t len)
         snprintf(buf, len, "%llds", s);
 }
 
-/* The timeout-worker's work: holds not yet released. Quiet when DATABASE_URL
- * does not reach a database with the stockflow schema. */
+/* The timeout-worker's work: holds not yet released, and the overdue ones
+ * (reserved more than a second past expires_at: DESIGN §4 rule 5 releases
+ * within 1 s in normal operation), as a warning with count and age. When
+ * the database cannot be asked, says so instead of dropping the line. */
 static void pending_holds(const struct cfg *c, int json)
 {
     struct pg *p = NULL;
-    char err[512];
-    int code;
-    if (db_open(c, "stockctl lag", &p, err, sizeof(err)) != EXIT_OK)
-        return;
-    PGresult *res =
-        db_query(p,
-                 "SELECT count(*) AS pending_holds, to_char(min(expires_at) AT TIME ZONE 'UTC',"
-                 "                         'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS oldest_expiry,"
-                 "       floor(extract(epoch FROM min(expires_at) - now()))::bigint AS expires_in_s"
-                 "  FROM orders WHERE state = 'reserved'",
-                 0, NULL, &code, err, sizeof(err));
-    if (res && json) {
+    char err[768];
+    int code = EXIT_OK;
+    PGresult *res = NULL;
+    if ((code = db_open(c, "stockctl lag", &p, err, sizeof(err))) == EXIT_OK)
+        res = db_query(p,
+                       "SELECT count(*) AS pending_holds,"
+                       "       to_char(min(expires_at) AT TIME ZONE 'UTC',"
+                       "               'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS oldest_expiry,"
+                       "       floor(extract(epoch FROM min(expires_at) - now()))::bigint"
+                       "         AS expires_in_s,"
+                       "       count(*) FILTER (WHERE expires_at < now() - interval '1 second')"
+                       "         AS overdue_holds,"
+                       "       coalesce(floor(extract(epoch FROM now() - min(expires_at)"
+                       "         FILTER (WHERE expires_at < now() - interval '1 second'))), 0)"
+                       "         ::bigint AS overdue_oldest_s"
+                       "  FROM orders WHERE state = 'reserved'",
+                       0, NULL, &code, err, sizeof(err));
+    const char *why = code == EXIT_UNREACHABLE   ? "database unreachable"
+                      : code == EXIT_NOT_MIGRATED ? "database not migrated"
+                                                  : "database error";
+    if (!res && json) {
+        yajl_gen g = out_json_new(0);
+        out_json_open(g, NULL, 0);
+        out_json_str(g, "group", "stockflow-timeout");
+        out_json_str(g, "pending_holds", NULL);
+        out_json_str(g, "unknown", why);
+        out_json_close(g, 0);
+        out_json_line(g, stdout);
+        yajl_gen_free(g);
+    } else if (!res) {
+        printf("timeout-worker: pending holds: unknown (%s)\n", why);
+    } else if (json) {
         yajl_gen g = out_json_new(0);
         out_json_open(g, NULL, 0);
         out_json_str(g, "group", "stockflow-timeout");
@@ -150,9 +207,9 @@ static void pending_holds(const struct cfg *c, int json)
         out_json_close(g, 0);
         out_json_line(g, stdout);
         yajl_gen_free(g);
-    } else if (res) {
+    } else {
         const char *in = db_val(res, 0, 2);
-        long long s = in ? atoll(in) : 0;
+        long long s = in ? atoll(in) : 0, overdue = atoll(PQgetvalue(res, 0, 3));
         char when[64] = "", d[32];
         if (in) {
             duration(s < 0 ? -s : s, d, sizeof(d));
@@ -160,6 +217,13 @@ static void pending_holds(const struct cfg *c, int json)
         }
         printf("timeout-worker: %s pending holds, oldest expiry %s%s\n", PQgetvalue(res, 0, 0),
                in ? PQgetvalue(res, 0, 1) : "-", when);
+        if (overdue > 0) {
+            duration(atoll(PQgetvalue(res, 0, 4)), d, sizeof(d));
+            printf("warning: %lld overdue hold(s): reserved past expires_at and not released, "
+                   "the oldest for %s (is the timeout-worker running and the payment "
+                   "watermark moving?)\n",
+                   overdue, d);
+        }
     }
     PQclear(res);
     pg_free(p);
@@ -168,15 +232,21 @@ static void pending_holds(const struct cfg *c, int json)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "Usage: stockctl lag [--wait SECONDS] [--quiet] [--json] [GROUP...]\n"
-            "Committed offset, end offset and lag per partition for each GROUP, a consumer\n"
-            "group (stockflow-order) or a role (order): %s.\n"
+            "Usage: stockctl lag [--wait SECONDS] [--behind] [--quiet] [--json] [GROUP...]\n"
+            "Committed offset, end offset, lag and owner (the member the partition is\n"
+            "assigned to, where the broker describes groups: not the development broker) per\n"
+            "partition for each GROUP, a consumer group (stockflow-order) or a role (order):\n"
+            "%s.\n"
             "Default: stockflow-order stockflow-stock. A group reads its source topics and\n"
-            "their retry topics (those of RETRY_BACKOFF_SECONDS). -1001 as committed means\n"
-            "nothing committed yet. Then, when DATABASE_URL reaches a database, the\n"
-            "timeout-worker's pending holds and the oldest expiry.\n"
+            "their retry topics (those of RETRY_BACKOFF_SECONDS). \"-\" as committed means\n"
+            "nothing committed yet (the lag then counts from the partition's start). Each\n"
+            "group ends with a line \"total GROUP: lag N, B of P partition(s) behind\". Then the\n"
+            "timeout-worker's pending holds and the oldest expiry, a warning with count and\n"
+            "age when holds are overdue (reserved more than 1 s past expires_at), or \"pending\n"
+            "holds: unknown (database unreachable)\" when DATABASE_URL cannot be asked.\n"
             "With --wait, polls until every group's lag is 0 (exit 0) or the time is up\n"
             "(exit 1), printing nothing but the result.\n"
+            "  --behind  only the partitions with lag (the totals stay whole)\n"
             "  --quiet   no output (with --wait: just the exit code)\n"
             "  --json    one JSON object per partition (and one for the pending holds)\n"
             "Exit codes: 0 ok, 1 not caught up in time, 2 bad usage, 3 Kafka unreachable,\n"
@@ -187,6 +257,7 @@ static void usage(FILE *f)
 static int parse(struct lag_opts *o, int argc, char **argv)
 {
     static const struct option opts[] = {{"wait", required_argument, NULL, 'w'},
+                                         {"behind", no_argument, NULL, 'b'},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"help", no_argument, NULL, 'h'},
@@ -195,7 +266,7 @@ static int parse(struct lag_opts *o, int argc, char **argv)
     char *end;
     opterr = 0;
     optind = 0;
-    while ((opt = getopt_long(argc, argv, ":w:qjh", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":w:bqjh", opts, NULL)) != -1) {
         if (opt == 'w' && (o->wait_s = strtod(optarg, &end),
                            *end || end == optarg || !(o->wait_s >= 0 && o->wait_s <= 86400)))
             return fprintf(stderr, "stockctl lag: --wait \"%s\": expected seconds in 0..86400\n",
@@ -203,6 +274,8 @@ static int parse(struct lag_opts *o, int argc, char **argv)
                    EXIT_USAGE;
         if (opt == 'w')
             continue;
+        if (opt == 'b')
+            o->behind = 1;
         else if (opt == 'q' || opt == 'j')
             *(opt == 'q' ? &o->quiet : &o->json) = 1;
         else if (opt == 'h')

@@ -15,6 +15,7 @@ static const struct {
     {"lag", cmd_lag, "consumer lag per group and partition; --wait SECONDS until caught up"},
     {"topics", cmd_topics, "topics apply: create or fix the DESIGN topics (Admin API); --dry-run"},
     {"dlq", cmd_dlq, "dead letters: list TOPIC, show TOPIC P:O, redrive TOPIC"},
+    {"alerts", cmd_alerts, "what went to inventory.alerts: --since T, --limit N, --json"},
     {"replay", cmd_replay, "reset a role's consumer group: --from-beginning | --from-time T"},
     {"checksum", cmd_checksum, "digest of stock_levels and order_status, to compare databases"},
     {"check", cmd_check, "verify DESIGN §5.1/§5.2; exit 1 naming the offending SKUs"},
@@ -25,7 +26,8 @@ static const struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: stockctl COMMAND [ARGS]   (stockctl COMMAND --help for details)\n\n");
+    fprintf(f, "Usage: stockctl COMMAND [ARGS]   (stockctl COMMAND --help or stockctl help COMMAND\n"
+               "for details; stockctl --version)\n\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
     fprintf(f, "\nConfiguration from the environment: KAFKA_BROKERS, DATABASE_URL, RDKAFKA_<NAME>\n"
@@ -37,7 +39,8 @@ static void usage(FILE *f)
                "  2  bad usage or configuration\n"
                "  3  PostgreSQL or Kafka unreachable\n"
                "  4  not found (topic, partition, offset, SKU, order)\n"
-               "  5  the broker has no Admin API (topics apply against the development broker)\n");
+               "  5  the broker has no Admin API (topics apply against the development broker)\n"
+               "  6  database not migrated (run `stockctl migrate`)\n");
 }
 
 static const char *env_get(const char *name)
@@ -48,9 +51,23 @@ static const char *env_get(const char *name)
 int main(int argc, char **argv)
 {
     log_init("stockctl", LOG_WARN);
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        (!strcmp(argv[1], "help") && argc == 2)) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        printf("stockctl %s\n", STOCKFLOW_VERSION);
+        return EXIT_OK;
+    }
+    if (!strcmp(argv[1], "help")) { /* stockctl help COMMAND: its --help */
+        static char help_opt[] = "--help";
+        static char *h[4];
+        h[0] = argv[0];
+        h[1] = argv[2];
+        h[2] = help_opt;
+        argv = h;
+        argc = 3;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(argv[1], commands[i].name) != 0)

@@ -73,8 +73,20 @@ static int migrate_all(struct pg *p, int *napplied, char *err, size_t errlen)
 
 int cmd_migrate(const struct cfg *c, int argc, char **argv)
 {
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("Usage: stockctl migrate\n"
+               "Applies the numbered migrations of schemas/sql (embedded in this binary) that\n"
+               "DATABASE_URL's database lacks, each in its own transaction, and records them\n"
+               "in schema_migrations. Safe to run twice and concurrently (an advisory lock\n"
+               "serialises runs). Prints each migration applied, then \"schema up to date\".\n"
+               "Exit codes: 0 ok, 1 a migration failed, 2 bad usage, 3 PostgreSQL\n"
+               "unreachable.\n");
+        return EXIT_OK;
+    }
     if (argc > 1) {
-        fprintf(stderr, "stockctl migrate: unexpected argument \"%s\"\n", argv[1]);
+        fprintf(stderr, "stockctl migrate: unexpected argument \"%s\" (see stockctl migrate "
+                        "--help)\n",
+                argv[1]);
         return EXIT_USAGE;
     }
     struct pg *p = NULL;

@@ -1,13 +1,17 @@
 /* stockctl dlq redrive: sends dead letters back to their source topic.
  *
  * One record at a time: the original key and value, byte for byte, go to
- * x-original-topic (or --to) with one header, x-redriven-from, through an
+ * the DLQ's own source topic (its name without ".dlq") or --to, with two
+ * headers, x-redriven-from and x-redrive-count, through an
  * idempotent producer; once the broker has acknowledged it, the DLQ offset
  * after it is committed (synchronously) in the consumer group
  * stockflow-redrive-<dlq>, which stockctl never joins. So an interrupted
  * redrive resumes where it stopped and sends nothing twice (after a kill -9,
- * at most the one record in flight). Records the filter leaves out are
- * skipped, and the position moves past them too.
+ * at most the one record in flight). A partition's saved position never
+ * passes a record left behind (filtered out, refused, held back): a later
+ * redrive without --filter reaches it. The records moved after it are kept
+ * with the position (struct done), so that later run does not send them
+ * again.
  *
  * One redrive per DLQ at a time: the run holds the PostgreSQL advisory lock
  * pg_try_advisory_lock(hashtext(<dlq>)) until it ends. */
@@ -32,9 +36,109 @@ extern char **environ;
 struct redrive_opts {
     const char *topic, *to, *filter;
     double rate;
-    long limit;
-    int dry_run, json, from_beginning;
+    long limit, max_redrives;
+    int dry_run, json, from_beginning, force;
 };
+
+/* Offsets at or after a partition's saved position that were moved already
+ * (a record before them was left behind: filtered out, refused, held back).
+ * Saved with the position as the commit's metadata, "done:5-9,12", so the
+ * next run neither passes the record left behind nor sends these again. */
+struct done {
+    int64_t (*r)[2]; /* sorted, disjoint, non-adjacent ranges [lo, hi] */
+    int n, cap;
+};
+
+#define DONE_META_MAX 3000 /* bytes of commit metadata: far below any broker's limit */
+
+static int done_has(const struct done *d, int64_t off)
+{
+    for (int k = 0; k < d->n; k++)
+        if (off >= d->r[k][0] && off <= d->r[k][1])
+            return 1;
+    return 0;
+}
+
+static int done_add(struct done *d, int64_t off)
+{
+    int k = 0;
+    while (k < d->n && d->r[k][1] < off - 1)
+        k++;
+    if (k < d->n && off >= d->r[k][0] - 1) { /* joins range k */
+        if (off < d->r[k][0])
+            d->r[k][0] = off;
+        if (off > d->r[k][1])
+            d->r[k][1] = off;
+        if (k + 1 < d->n && d->r[k + 1][0] <= d->r[k][1] + 1) {
+            d->r[k][1] = d->r[k + 1][1];
+            memmove(&d->r[k + 1], &d->r[k + 2], sizeof(*d->r) * (size_t)(d->n - k - 2));
+            d->n--;
+        }
+        return 0;
+    }
+    if (d->n == d->cap) {
+        int cap = d->cap ? d->cap * 2 : 8;
+        void *p = realloc(d->r, sizeof(*d->r) * (size_t)cap);
+        if (!p)
+            return -1;
+        d->r = p;
+        d->cap = cap;
+    }
+    memmove(&d->r[k + 1], &d->r[k], sizeof(*d->r) * (size_t)(d->n - k));
+    d->r[k][0] = d->r[k][1] = off;
+    d->n++;
+    return 0;
+}
+
+/* Moves *pos past the ranges that start at it, and drops ranges below it. */
+static void done_advance(struct done *d, int64_t *pos)
+{
+    int k = 0;
+    while (k < d->n && d->r[k][0] <= *pos) {
+        if (d->r[k][1] + 1 > *pos)
+            *pos = d->r[k][1] + 1;
+        k++;
+    }
+    memmove(&d->r[0], &d->r[k], sizeof(*d->r) * (size_t)(d->n - k));
+    d->n -= k;
+}
+
+/* "done:5-9,12"; returns -1 when it does not fit in len. */
+static int done_format(const struct done *d, char *out, size_t len)
+{
+    size_t n = (size_t)snprintf(out, len, "done:");
+    for (int k = 0; k < d->n && n < len; k++)
+        n += (size_t)(d->r[k][0] == d->r[k][1]
+                          ? snprintf(out + n, len - n, "%s%lld", k ? "," : "",
+                                     (long long)d->r[k][0])
+                          : snprintf(out + n, len - n, "%s%lld-%lld", k ? "," : "",
+                                     (long long)d->r[k][0], (long long)d->r[k][1]));
+    return n < len ? 0 : -1;
+}
+
+/* Reads what done_format wrote; anything else reads as nothing done. */
+static void done_parse(struct done *d, const void *meta, size_t len)
+{
+    char buf[DONE_META_MAX + 1], *p, *end;
+    if (!meta || len < 5 || len > DONE_META_MAX)
+        return;
+    memcpy(buf, meta, len);
+    buf[len] = '\0';
+    if (strncmp(buf, "done:", 5))
+        return;
+    for (p = buf + 5; *p; p = *end ? end + 1 : end) {
+        long long lo = strtoll(p, &end, 10), hi = lo;
+        if (end == p)
+            return;
+        if (*end == '-')
+            hi = strtoll(end + 1, &end, 10);
+        for (long long o = lo; o <= hi && o - lo < 1000000; o++)
+            if (done_add(d, o))
+                return;
+        if (*end && *end != ',')
+            return;
+    }
+}
 
 struct delivery {
     int done;
@@ -52,10 +156,14 @@ struct redrive {
     struct rate rate;
     char warm[8][256]; /* destinations whose metadata the producer has */
     int nwarm;
-    long moved, skipped;
+    char source[256];  /* the DLQ's source topic: its name without .dlq */
+    struct done *done; /* per partition: offsets moved past the saved position */
+    struct dlq_src before; /* dry run: reads the dead letters named by x-redriven-from */
+    long moved, skipped, refused, over, already;
     int64_t t0_ns, first_ns, last_ns;
     char group[300];
     char err[768];
+    const struct cfg *cfg;
 };
 
 /* ---- the lock ----------------------------------------------------------- */
@@ -112,8 +220,10 @@ static int open_producer(struct redrive *r, const struct cfg *c)
                                        {"acks", "all"},
                                        {"linger.ms", "0"},
                                        {"message.timeout.ms", "30000"}};
-    rd_kafka_conf_t *conf = kafka_conf_new(c->kafka_brokers, props, sizeof(props) / sizeof(*props),
-                                           (const char *const *)environ, r->err, sizeof(r->err));
+    rd_kafka_conf_t *conf =
+        kafka_conf_new_for(RD_KAFKA_PRODUCER, c->kafka_brokers, props,
+                           sizeof(props) / sizeof(*props), (const char *const *)environ, r->err,
+                           sizeof(r->err));
     if (!conf)
         return EXIT_USAGE;
     kread_quiet(conf);
@@ -137,11 +247,14 @@ static int start_positions(struct redrive *r)
     if (!r->o->from_beginning)
         rc = group_committed(r->src.rk, r->pos, r->err, sizeof(r->err));
     for (int i = 0; rc == EXIT_OK && i < l->cnt; i++) {
-        int64_t *off = &r->pos->elems[i].offset;
-        if (r->o->from_beginning || *off < r->src.lo[i])
-            *off = r->src.lo[i];
-        if (*off > r->src.hi[i])
-            *off = r->src.hi[i];
+        rd_kafka_topic_partition_t *tp = &r->pos->elems[i];
+        if (!r->o->from_beginning && tp->offset >= 0)
+            done_parse(&r->done[i], tp->metadata, tp->metadata_size);
+        if (r->o->from_beginning || tp->offset < r->src.lo[i])
+            tp->offset = r->src.lo[i];
+        if (tp->offset > r->src.hi[i])
+            tp->offset = r->src.hi[i];
+        done_advance(&r->done[i], &tp->offset);
     }
     return rc;
 }
@@ -170,12 +283,29 @@ static int setup(struct redrive *r, const struct cfg *c)
     snprintf(r->group, sizeof(r->group), "stockflow-redrive-%s", r->o->topic);
     if (rc == EXIT_OK)
         rc = dlq_src_open(&r->src, c, r->o->topic, r->group, r->err, sizeof(r->err));
+    if (rc == EXIT_OK && dlq_source_of(r->o->topic, r->source, sizeof(r->source)) && !r->o->to) {
+        snprintf(r->err, sizeof(r->err),
+                 "%s is not a dead-letter topic (its name does not end in .dlq): name the "
+                 "destination with --to TOPIC",
+                 r->o->topic);
+        rc = EXIT_USAGE;
+    }
+    if (rc == EXIT_OK && !(r->done = calloc((size_t)r->src.parts->cnt, sizeof(*r->done)))) {
+        snprintf(r->err, sizeof(r->err), "out of memory");
+        rc = EXIT_FAIL;
+    }
     if (rc == EXIT_OK)
         rc = kread_metadata(r->src.rk, &r->md, r->err, sizeof(r->err));
     if (rc == EXIT_OK && r->o->to && !kread_topic(r->md, r->o->to)) {
         snprintf(r->err, sizeof(r->err), "--to: topic %s does not exist", r->o->to);
         rc = EXIT_NOTFOUND;
     }
+    if (rc == EXIT_OK && !r->o->to && !kread_topic(r->md, r->source)) {
+        snprintf(r->err, sizeof(r->err), "the source topic %s of %s does not exist (use --to)",
+                 r->source, r->o->topic);
+        rc = EXIT_NOTFOUND;
+    }
+    r->cfg = c;
     if (rc == EXIT_OK)
         rc = start_positions(r);
     if (rc == EXIT_OK && !r->o->dry_run)
@@ -198,7 +328,11 @@ static void teardown(struct redrive *r)
         rd_kafka_metadata_destroy(r->md);
     if (r->pos)
         rd_kafka_topic_partition_list_destroy(r->pos);
+    for (int i = 0; r->done && i < r->src.parts->cnt; i++)
+        free(r->done[i].r);
+    free(r->done);
     dlq_src_close(&r->src);
+    dlq_src_close(&r->before);
     pg_free(r->pg); /* ends the session: the advisory lock goes with it */
 }
 
@@ -221,29 +355,36 @@ static int wait_token(struct redrive *r)
     }
 }
 
-/* Where m goes: the topic and partition (the original one when it goes
- * back to its source, so per-key order is as the producer chose). */
+/* Whether topic is src or one of its retry topics (src.retry.N). */
+static int same_source(const char *topic, const char *src)
+{
+    size_t n = strlen(src);
+    return strncmp(topic, src, n) == 0 &&
+           (topic[n] == '\0' || strncmp(topic + n, ".retry.", 7) == 0);
+}
+
+/* Where m goes: --to, else the DLQ's source topic, on the original
+ * partition when the record came from it (per-key order as the producer
+ * chose). Returns EXIT_OK, or -1 when the record is refused (said on
+ * stderr): its x-original-topic names another topic and no --to was given. */
 static int destination(struct redrive *r, const rd_kafka_message_t *m, const struct dlq_rec *rec,
                        const char **topic, int32_t *part)
 {
     long op;
-    *topic = r->o->to ? r->o->to : rec->orig_topic;
+    *topic = r->o->to ? r->o->to : r->source;
     *part = RD_KAFKA_PARTITION_UA;
-    if (!**topic) {
-        snprintf(r->err, sizeof(r->err),
-                 "dead letter %d:%lld has no x-original-topic header: redrive it with --to TOPIC "
-                 "or leave it out with --filter",
-                 (int)m->partition, (long long)m->offset);
-        return EXIT_FAIL;
+    if (r->o->to)
+        return EXIT_OK;
+    if (rec->orig_topic[0] && !same_source(rec->orig_topic, r->source)) {
+        fprintf(stderr,
+                "stockctl dlq redrive: refused %s %d:%lld: its x-original-topic is %s, not %s "
+                "(send it there with --to %s)\n",
+                r->o->topic, (int)m->partition, (long long)m->offset, rec->orig_topic, r->source,
+                rec->orig_topic);
+        return -1;
     }
     const rd_kafka_metadata_topic_t *t = kread_topic(r->md, *topic);
-    if (!t) {
-        snprintf(r->err, sizeof(r->err),
-                 "dead letter %d:%lld: its source topic %s does not exist (use --to TOPIC)",
-                 (int)m->partition, (long long)m->offset, *topic);
-        return EXIT_NOTFOUND;
-    }
-    if (!r->o->to && arg_long(rec->orig_partition, 0, INT32_MAX, &op, NULL, 0) == 0 &&
+    if (t && arg_long(rec->orig_partition, 0, INT32_MAX, &op, NULL, 0) == 0 &&
         op < t->partition_cnt)
         *part = (int32_t)op;
     return EXIT_OK;
@@ -253,6 +394,20 @@ static int destination(struct redrive *r, const rd_kafka_message_t *m, const str
 static int commit_pos(struct redrive *r, char *err, size_t errlen)
 {
     rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(r->pos);
+    char meta[DONE_META_MAX];
+    for (int i = 0; i < c->cnt; i++) {
+        if (done_format(&r->done[i], meta, sizeof(meta))) {
+            snprintf(err, errlen,
+                     "%s [%d]: more than %d bytes of moved offsets after the records left "
+                     "behind; redrive those first (or run --from-beginning)",
+                     r->o->topic, (int)c->elems[i].partition, DONE_META_MAX);
+            rd_kafka_topic_partition_list_destroy(c);
+            return EXIT_FAIL;
+        }
+        free(c->elems[i].metadata);
+        c->elems[i].metadata = strdup(meta);
+        c->elems[i].metadata_size = c->elems[i].metadata ? strlen(meta) : 0;
+    }
     rd_kafka_resp_err_t e = rd_kafka_commit(r->src.rk, c, 0);
     for (int i = 0; !e && i < c->cnt; i++)
         e = c->elems[i].err;
@@ -272,14 +427,17 @@ static int is_outage(rd_kafka_resp_err_t e)
 
 /* Produces m's key and value to dest and waits for the acknowledgement
  * (message.timeout.ms bounds the wait: librdkafka always reports). */
-static int send_one(struct redrive *r, const rd_kafka_message_t *m, const char *dest, int32_t part)
+static int send_one(struct redrive *r, const rd_kafka_message_t *m, const struct dlq_rec *rec,
+                    const char *dest, int32_t part)
 {
-    char from[400];
+    char from[400], count[24];
     struct delivery d = {0};
     snprintf(from, sizeof(from), "%s:%d:%lld", r->o->topic, (int)m->partition,
              (long long)m->offset);
-    rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+    snprintf(count, sizeof(count), "%ld", rec->redrive_count + 1);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(2);
     rd_kafka_header_add(h, "x-redriven-from", -1, from, -1);
+    rd_kafka_header_add(h, "x-redrive-count", -1, count, -1);
     rd_kafka_resp_err_t e =
         rd_kafka_producev(r->producer, RD_KAFKA_V_TOPIC(dest), RD_KAFKA_V_PARTITION(part),
                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -301,13 +459,60 @@ static int send_one(struct redrive *r, const rd_kafka_message_t *m, const char *
     return EXIT_OK;
 }
 
-static const struct out_col would_cols[] = {
-    {"P:OFFSET", 9}, {"TO", 24}, {"KEY", 14}, {"CLASS", 9}, {"ERROR", 0}};
+static const struct out_col would_cols[] = {{"P:OFFSET", 9},  {"TO", 24},       {"KEY", 14},
+                                            {"CLASS", 9},     {"BEFORE", 30},  {"ERROR", 0}};
+
+/* Dry run: what happened the last time this record was redriven, from the
+ * dead letter named by its x-redriven-from ("<dlq>:<p>:<o>"): "-" (never
+ * redriven), "same error, 2 redrives", "other error, 1 redrive", or
+ * "1 redrive (<why it cannot tell>)". */
+static void failed_before(struct redrive *r, const struct dlq_rec *rec, char *out, size_t outlen)
+{
+    char topic[300], err[512];
+    const char *s = rec->redriven_from, *c2 = strrchr(s, ':');
+    const char *c1 = c2 && c2 > s ? memrchr(s, ':', (size_t)(c2 - s)) : NULL;
+    long p, o;
+    const char *plural = rec->redrive_count == 1 ? "" : "s";
+    if (!s[0] && rec->redrive_count == 0) {
+        snprintf(out, outlen, "-");
+        return;
+    }
+    if (!c1 || (size_t)(c1 - s) >= sizeof(topic) ||
+        arg_long(c2 + 1, 0, INT64_MAX, &o, NULL, 0)) {
+        snprintf(out, outlen, "%ld redrive%s (no x-redriven-from)", rec->redrive_count, plural);
+        return;
+    }
+    memcpy(topic, s, (size_t)(c1 - s));
+    topic[c1 - s] = '\0';
+    char pbuf[16];
+    snprintf(pbuf, sizeof(pbuf), "%.*s", (int)(c2 - c1 - 1), c1 + 1);
+    if (arg_long(pbuf, 0, INT32_MAX, &p, NULL, 0)) {
+        snprintf(out, outlen, "%ld redrive%s (bad x-redriven-from)", rec->redrive_count, plural);
+        return;
+    }
+    rd_kafka_message_t *prev = NULL;
+    int rc = EXIT_OK;
+    if (!r->before.rk)
+        rc = dlq_src_open(&r->before, r->cfg, topic, NULL, err, sizeof(err));
+    else if (strcmp(r->before.parts->elems[0].topic, topic))
+        rc = EXIT_NOTFOUND; /* one DLQ per run: the common case */
+    if (rc == EXIT_OK)
+        rc = dlq_fetch(&r->before, topic, (int32_t)p, o, &prev, err, sizeof(err));
+    if (rc != EXIT_OK) {
+        snprintf(out, outlen, "%ld redrive%s (%s gone)", rec->redrive_count, plural, s);
+        return;
+    }
+    struct dlq_rec pr;
+    dlq_rec_read(prev, &pr);
+    rd_kafka_message_destroy(prev);
+    snprintf(out, outlen, "%s error, %ld redrive%s",
+             strcmp(pr.error, rec->error) == 0 ? "same" : "other", rec->redrive_count, plural);
+}
 
 static void print_would(struct redrive *r, const rd_kafka_message_t *m, const struct dlq_rec *rec,
                         const char *dest, int32_t part)
 {
-    char po[48], to[300], key[OUT_PREVIEW_SIZE(40)], error[OUT_PREVIEW_SIZE(80)];
+    char po[48], to[300], key[OUT_PREVIEW_SIZE(40)], error[OUT_PREVIEW_SIZE(80)], before[600];
     snprintf(po, sizeof(po), "%d:%lld", (int)m->partition, (long long)m->offset);
     if (part >= 0)
         snprintf(to, sizeof(to), "%s:%d", dest, (int)part);
@@ -315,6 +520,7 @@ static void print_would(struct redrive *r, const rd_kafka_message_t *m, const st
         snprintf(to, sizeof(to), "%s", dest);
     out_preview(key, sizeof(key), m->key, m->key ? m->key_len : 0, 40);
     out_preview(error, sizeof(error), rec->error, strlen(rec->error), 80);
+    failed_before(r, rec, before, sizeof(before));
     if (r->o->json) {
         yajl_gen g = out_json_new(0);
         out_json_open(g, NULL, 0);
@@ -325,15 +531,17 @@ static void print_would(struct redrive *r, const rd_kafka_message_t *m, const st
         out_json_bytes(g, "key", m->key, m->key_len);
         out_json_str(g, "error_class", rec->error_class);
         out_json_str(g, "error", rec->error);
+        out_json_int(g, "redrive_count", rec->redrive_count);
+        out_json_str(g, "before", before);
         out_json_close(g, 0);
         out_json_line(g, stdout);
         yajl_gen_free(g);
         return;
     }
     if (r->moved == 0)
-        out_header(stdout, would_cols, 5);
-    const char *cells[] = {po, to, m->key ? key : "(null)", rec->error_class, error};
-    out_row(stdout, would_cols, 5, cells);
+        out_header(stdout, would_cols, 6);
+    const char *cells[] = {po, to, m->key ? key : "(null)", rec->error_class, before, error};
+    out_row(stdout, would_cols, 6, cells);
 }
 
 static int handle(struct redrive *r, const rd_kafka_message_t *m)
@@ -344,15 +552,23 @@ static int handle(struct redrive *r, const rd_kafka_message_t *m)
     int i = 0;
     while (i < r->pos->cnt - 1 && r->pos->elems[i].partition != m->partition)
         i++;
-    dlq_rec_read(m, &rec);
-    if (!dlq_rec_match(m, &rec, r->o->filter)) {
-        r->skipped++;
-        r->pos->elems[i].offset = m->offset + 1;
+    if (m->offset < r->pos->elems[i].offset || done_has(&r->done[i], m->offset)) {
+        r->already++; /* moved by an earlier run that had left a record before it */
         return EXIT_OK;
     }
-    int rc = destination(r, m, &rec, &dest, &part);
-    if (rc)
-        return rc;
+    dlq_rec_read(m, &rec);
+    if (!dlq_rec_match(m, &rec, r->o->filter))
+        return r->skipped++, EXIT_OK; /* not done: the position stays before it */
+    if (destination(r, m, &rec, &dest, &part))
+        return r->refused++, EXIT_OK;
+    if (rec.redrive_count >= r->o->max_redrives && !r->o->force) {
+        fprintf(stderr,
+                "stockctl dlq redrive: held back %s %d:%lld: redriven %ld time(s) already "
+                "(--max-redrives %ld; --force sends it anyway)\n",
+                r->o->topic, (int)m->partition, (long long)m->offset, rec.redrive_count,
+                r->o->max_redrives);
+        return r->over++, EXIT_OK;
+    }
     if (r->o->dry_run) {
         print_would(r, m, &rec, dest, part);
         r->moved++;
@@ -361,13 +577,16 @@ static int handle(struct redrive *r, const rd_kafka_message_t *m)
     warm_up(r, dest);
     if (wait_token(r))
         return EXIT_OK; /* stopping: not sent, position unchanged */
-    if ((rc = send_one(r, m, dest, part)) != EXIT_OK)
-        return rc;
-    r->pos->elems[i].offset = m->offset + 1;
-    if ((rc = commit_pos(r, r->err, sizeof(r->err))) != EXIT_OK)
+    int rc = send_one(r, m, &rec, dest, part);
+    if (rc != EXIT_OK)
         return rc;
     r->moved++;
-    return EXIT_OK;
+    if (done_add(&r->done[i], m->offset)) {
+        snprintf(r->err, sizeof(r->err), "out of memory");
+        return EXIT_FAIL;
+    }
+    done_advance(&r->done[i], &r->pos->elems[i].offset);
+    return commit_pos(r, r->err, sizeof(r->err));
 }
 
 /* ---- the run ------------------------------------------------------------- */
@@ -392,13 +611,12 @@ static int run(struct redrive *r)
     }
     out_progress_done(&prog);
     r->last_ns = out_mono_ns();
-    if (!r->o->dry_run && r->skipped > 0) { /* the skipped tail after the last moved */
-        char err[512];
-        int c = commit_pos(r, err, sizeof(err));
-        if (rc == EXIT_OK && c != EXIT_OK) {
-            rc = c;
-            snprintf(r->err, sizeof(r->err), "%s", err);
-        }
+    if (rc == EXIT_OK && (r->refused || r->over)) {
+        snprintf(r->err, sizeof(r->err),
+                 "%ld dead letter(s) refused (x-original-topic names another topic: use --to), "
+                 "%ld held back (--max-redrives %ld: use --force); they stay in %s",
+                 r->refused, r->over, r->o->max_redrives, r->o->topic);
+        rc = EXIT_FAIL;
     }
     return rc;
 }
@@ -406,7 +624,7 @@ static int run(struct redrive *r)
 static void summary(const struct redrive *r, int rc)
 {
     double s = (double)(r->last_ns - r->t0_ns) / 1e9;
-    const char *to = r->o->to ? r->o->to : "their x-original-topic";
+    const char *to = r->o->to ? r->o->to : r->source;
     if (r->o->json) {
         yajl_gen g = out_json_new(0);
         out_json_open(g, NULL, 0);
@@ -414,6 +632,9 @@ static void summary(const struct redrive *r, int rc)
         out_json_bool(g, "dry_run", r->o->dry_run);
         out_json_int(g, "moved", r->moved);
         out_json_int(g, "skipped", r->skipped);
+        out_json_int(g, "refused", r->refused);
+        out_json_int(g, "held_back", r->over);
+        out_json_int(g, "moved_before", r->already);
         out_json_num(g, "seconds", s);
         out_json_bool(g, "complete", rc == EXIT_OK && !stop_requested());
         out_json_str(g, "group", r->group);
@@ -421,16 +642,17 @@ static void summary(const struct redrive *r, int rc)
         out_json_line(g, stdout);
         yajl_gen_free(g);
     } else if (r->o->dry_run) {
-        printf("dry run: would move %ld dead letter(s) from %s to %s, skip %ld (filtered out); "
-               "nothing was produced and no position was saved\n",
-               r->moved, r->o->topic, to, r->skipped);
+        printf("dry run: would move %ld dead letter(s) from %s to %s, skip %ld (filtered out), "
+               "refuse %ld, hold back %ld; nothing was produced and no position was saved\n",
+               r->moved, r->o->topic, to, r->skipped, r->refused, r->over);
     } else {
         char rate[48] = "";
         if (r->moved > 1 && s > 0)
             snprintf(rate, sizeof(rate), " (%.1f/s)", (double)r->moved / s);
         printf("moved %ld dead letter(s) from %s to %s in %.2f s%s, skipped %ld (filtered "
-               "out)%s; position saved in consumer group %s\n",
-               r->moved, r->o->topic, to, s, rate, r->skipped,
+               "out), refused %ld, held back %ld, %ld moved by an earlier run%s; position saved in "
+               "consumer group %s\n",
+               r->moved, r->o->topic, to, s, rate, r->skipped, r->refused, r->over, r->already,
                stop_requested() ? ", interrupted: run again to resume" : "", r->group);
     }
 }
@@ -441,28 +663,39 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "Usage: stockctl dlq redrive TOPIC [--to TOPIC] [--filter S] [--rate N] [--limit N]\n"
-            "                            [--dry-run] [--from-beginning] [--json]\n"
-            "Sends the dead letters of TOPIC back to the topic in their x-original-topic header\n"
-            "(on their original partition), or to --to TOPIC: the original key and value byte\n"
-            "for byte, with one header, x-redriven-from: <dlq>:<partition>:<offset>. Applying\n"
-            "is idempotent, so a record that had been applied changes nothing.\n"
+            "                            [--max-redrives N] [--force] [--dry-run]\n"
+            "                            [--from-beginning] [--json]\n"
+            "Sends the dead letters of TOPIC (NAME.dlq) back to their source topic NAME (on\n"
+            "their original partition), or to --to TOPIC: the original key and value byte for\n"
+            "byte, with two headers: x-redriven-from: <dlq>:<partition>:<offset> and\n"
+            "x-redrive-count: N (the dead letter's own x-redrive-count + 1; the workers copy\n"
+            "both onto the record should it fail again). Applying is idempotent, so a record\n"
+            "that had been applied changes nothing.\n"
+            "A dead letter whose x-original-topic names another topic is refused unless --to\n"
+            "is given; one redriven --max-redrives times already is held back unless --force.\n"
             "Each record is acknowledged by the broker before the next is sent, and the\n"
             "position after it is saved at once in consumer group stockflow-redrive-<TOPIC>:\n"
             "an interrupted redrive (Ctrl-C) resumes where it stopped and repeats nothing.\n"
+            "The position never passes a record left behind (filtered out, refused, held\n"
+            "back): a later redrive reaches it, and skips what was moved after it already\n"
+            "(kept with the position, as the commit's metadata).\n"
             "Only one redrive per DLQ runs at a time (a PostgreSQL advisory lock on the\n"
             "topic name); a second one is refused. Reads up to the end of TOPIC as of the start.\n"
             "  --to TOPIC        send everything to TOPIC instead\n"
-            "  --filter S        only dead letters whose key, payload or x-error contains S;\n"
-            "                    the others are skipped, and the saved position passes them\n"
+            "  --filter S        only dead letters whose key, payload or x-error contains S\n"
             "  --rate N          at most N records per second (default 100)\n"
             "  --limit N         stop after moving N records\n"
-            "  --dry-run         print what would move; produce nothing, save nothing\n"
+            "  --max-redrives N  hold back dead letters redriven N times already (default 3)\n"
+            "  --force           redrive those too\n"
+            "  --dry-run         print what would move, and in BEFORE whether the record failed\n"
+            "                    the same way after its last redrive; produce and save nothing\n"
             "  --from-beginning  ignore the saved position: start at the oldest dead letter\n"
             "                    (records moved before are sent again; harmless, idempotent)\n"
             "  --json            the summary (and with --dry-run each record) as JSON lines\n"
-            "Progress goes to stderr, the summary (moved, skipped) to stdout.\n"
-            "Exit codes: 0 ok, 1 failed, refused (another redrive runs) or interrupted,\n"
-            "2 bad usage, 3 PostgreSQL or Kafka unreachable, 4 no such topic.\n");
+            "Progress goes to stderr, the summary (moved, skipped, refused, held back) to stdout.\n"
+            "Exit codes: 0 ok, 1 failed, refused (another redrive runs), interrupted, or\n"
+            "records refused or held back, 2 bad usage, 3 PostgreSQL or Kafka unreachable,\n"
+            "4 no such topic.\n");
 }
 
 /* Returns EXIT_OK, EXIT_USAGE, or -1 after --help. */
@@ -474,6 +707,8 @@ static int parse(struct redrive_opts *o, int argc, char **argv)
                                          {"limit", required_argument, NULL, 'n'},
                                          {"dry-run", no_argument, NULL, 'd'},
                                          {"from-beginning", no_argument, NULL, 'b'},
+                                         {"max-redrives", required_argument, NULL, 'm'},
+                                         {"force", no_argument, NULL, 'F'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
@@ -481,7 +716,7 @@ static int parse(struct redrive_opts *o, int argc, char **argv)
     int opt;
     opterr = 0;
     optind = 0;
-    while ((opt = getopt_long(argc, argv, ":t:f:r:n:dbjh", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":t:f:r:n:m:Fdbjh", opts, NULL)) != -1) {
         if (opt == 't')
             o->to = optarg;
         else if (opt == 'f')
@@ -490,11 +725,15 @@ static int parse(struct redrive_opts *o, int argc, char **argv)
             return fprintf(stderr, "stockctl dlq redrive: --rate %s\n", err), EXIT_USAGE;
         else if (opt == 'n' && arg_long(optarg, 1, 1000000000L, &o->limit, err, sizeof(err)))
             return fprintf(stderr, "stockctl dlq redrive: --limit %s\n", err), EXIT_USAGE;
+        else if (opt == 'm' && arg_long(optarg, 1, 1000000L, &o->max_redrives, err, sizeof(err)))
+            return fprintf(stderr, "stockctl dlq redrive: --max-redrives %s\n", err), EXIT_USAGE;
+        else if (opt == 'F')
+            o->force = 1;
         else if (opt == 'd' || opt == 'b' || opt == 'j')
             *(opt == 'd' ? &o->dry_run : opt == 'b' ? &o->from_beginning : &o->json) = 1;
         else if (opt == 'h')
             return usage(stdout), -1;
-        else if (opt != 'r' && opt != 'n')
+        else if (opt != 'r' && opt != 'n' && opt != 'm')
             return arg_bad_option("dlq redrive", opt, argv), EXIT_USAGE;
     }
     if (argc - optind != 1) {
@@ -508,7 +747,7 @@ static int parse(struct redrive_opts *o, int argc, char **argv)
 
 int dlq_redrive(const struct cfg *c, int argc, char **argv)
 {
-    struct redrive_opts o = {.rate = 100};
+    struct redrive_opts o = {.rate = 100, .max_redrives = 3};
     struct redrive r;
     int rc = parse(&o, argc, argv);
     if (rc)

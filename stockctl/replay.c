@@ -22,7 +22,7 @@
 
 struct replay_opts {
     const struct role *role;
-    int from_beginning, json;
+    int from_beginning, json, dry_run;
     int64_t from_ms;
     double wait_s; /* < 0: do not wait */
 };
@@ -140,7 +140,7 @@ static void print_reset_json(const struct replay *r, const char *from)
 {
     yajl_gen g = out_json_new(0);
     out_json_open(g, NULL, 0);
-    out_json_str(g, "event", "reset");
+    out_json_str(g, "event", r->o->dry_run ? "would_reset" : "reset");
     out_json_str(g, "group", r->o->role->group);
     out_json_str(g, "from", r->o->from_beginning ? "beginning" : from);
     out_json_int(g, "partitions", r->l->cnt);
@@ -165,9 +165,14 @@ static void print_reset_table(const struct replay *r, const char *from)
         const char *cells[] = {tp->topic, v[0], v[1], v[2], v[3], v[4]};
         out_row(stdout, cols, 6, cells);
     }
-    printf("reset group %s to %s on %d partitions: %lld events will be re-read "
-           "(processed_events: %lld)\n",
-           r->o->role->group, from, r->l->cnt, r->reread, r->before);
+    if (r->o->dry_run)
+        printf("dry run: would reset group %s to %s on %d partitions: %lld events would be "
+               "re-read (processed_events: %lld); nothing was committed\n",
+               r->o->role->group, from, r->l->cnt, r->reread, r->before);
+    else
+        printf("reset group %s to %s on %d partitions: %lld events will be re-read "
+               "(processed_events: %lld)\n",
+               r->o->role->group, from, r->l->cnt, r->reread, r->before);
 }
 
 static void print_reset(const struct replay *r)
@@ -179,7 +184,11 @@ static void print_reset(const struct replay *r)
         print_reset_json(r, from);
     else
         print_reset_table(r, from);
-    if (r->cannot_tell)
+    if (r->cannot_tell && r->o->dry_run)
+        fprintf(stderr, "note: the broker cannot describe consumer groups (no DescribeGroups, "
+                        "e.g. the development broker): whether the group has live members is "
+                        "only found out by the reset itself\n");
+    else if (r->cannot_tell)
         fprintf(stderr, "note: the broker cannot describe consumer groups (no DescribeGroups, "
                         "e.g. the development broker); stockctl committed as the group's only "
                         "member, which a live member would have prevented\n");
@@ -259,7 +268,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "Usage: stockctl replay ROLE --from-beginning | --from-time T [--wait SECONDS] "
-            "[--json]\n"
+            "[--dry-run] [--json]\n"
             "Resets the consumer group of ROLE (%s: group stockflow-ROLE,\n"
             "the topics of `stockctl lag`, retry topics included) on every partition, to the\n"
             "earliest offset or to the first record at or after time T, so its workers read\n"
@@ -267,8 +276,13 @@ static void usage(FILE *f)
             "events will be re-read (end - new offset). Applying is idempotent: nothing changes\n"
             "(poison records do go to the DLQ again).\n"
             "Refuses (exit 1) while the group has live members: stop the role's workers, run\n"
-            "this, start them again. A broker without DescribeGroups (the development broker)\n"
-            "is checked by joining the group: stockctl must be given every partition.\n"
+            "this, start them again. On Kafka the members come from ListGroups/DescribeGroups\n"
+            "and stockctl never joins the group. Only the development broker, which has\n"
+            "neither request and refuses commits from outside an existing group, is checked\n"
+            "by joining the group (stockctl must be given every partition; live members see\n"
+            "a rebalance).\n"
+            "  --dry-run         print what would be re-read (old, new offset per partition);\n"
+            "                    commit nothing, join nothing\n"
             "  --from-beginning  the earliest offset still in each partition\n"
             "  --from-time T     2026-11-27T10:00:00Z, 2026-11-27, epoch milliseconds, or an\n"
             "                    age such as 30m, 2h\n"
@@ -302,6 +316,9 @@ static int parse_opt(struct replay_opts *o, int opt, char **argv)
     case 'j':
         o->json = 1;
         return EXIT_OK;
+    case 'd':
+        o->dry_run = 1;
+        return EXIT_OK;
     case 'h':
         usage(stdout);
         return -1;
@@ -316,13 +333,14 @@ static int parse(struct replay_opts *o, int argc, char **argv)
     static const struct option opts[] = {
         {"from-beginning", no_argument, NULL, 'b'}, {"from-time", required_argument, NULL, 't'},
         {"wait", required_argument, NULL, 'w'},     {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},           {0}};
+        {"dry-run", no_argument, NULL, 'd'},        {"help", no_argument, NULL, 'h'},
+        {0}};
     int opt, rc;
     o->from_ms = -1;
     o->wait_s = -1;
     opterr = 0;
     optind = 0;
-    while ((opt = getopt_long(argc, argv, ":bt:w:jh", opts, NULL)) != -1)
+    while ((opt = getopt_long(argc, argv, ":bt:w:djh", opts, NULL)) != -1)
         if ((rc = parse_opt(o, opt, argv)) != EXIT_OK)
             return rc;
     if (argc - optind != 1) {
@@ -363,11 +381,11 @@ static int replay_run(struct replay *r)
         rc = targets(r);
     if (rc == EXIT_OK)
         rc = committed_before(r);
-    if (rc == EXIT_OK)
+    if (rc == EXIT_OK && !r->o->dry_run)
         rc = group_commit(r->c, r->o->role->group, r->l, r->err, sizeof(r->err));
     if (rc == EXIT_OK)
         print_reset(r);
-    if (rc == EXIT_OK && r->o->wait_s >= 0)
+    if (rc == EXIT_OK && r->o->wait_s >= 0 && !r->o->dry_run)
         rc = wait_caught_up(r);
     return rc;
 }

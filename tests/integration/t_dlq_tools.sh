@@ -5,12 +5,16 @@
 # - after the cause is fixed (stock received for a SKU whose adjustment
 #   would have gone negative) a filtered redrive applies the record once,
 #   byte for byte, with only x-redriven-from added;
-# - a second redrive moves nothing; redriving the same record again
+# - a plain redrive after the filtered one reaches the records the filter
+#   skipped, not the one it moved; redriving the same record again
 #   (--from-beginning) changes nothing (idempotent apply); --dry-run changes
 #   nothing at all;
 # - --rate 50 on 150 records takes 3 s +- 10%, and a second redrive of the
 #   same DLQ meanwhile is refused;
-# - an interrupted redrive resumes where it stopped and repeats nothing.
+# - an interrupted redrive resumes where it stopped and repeats nothing;
+# - stock SKU names the dead letters about it, also when the SKU is not found;
+# - the worker logs no CONFWARN (consumer-only RDKAFKA_* properties are not
+#   passed to its producers).
 source "$(dirname "$0")/lib.sh"
 
 DLQ=inventory.stock.dlq
@@ -46,6 +50,7 @@ assert_eq 3 "$(wc -l <"$SF_TMP/dlq.kcat")" "dead letters written by the stock wo
 # --- list --json: every record exactly as kcat reads it ---
 sc dlq list "$DLQ" --json
 assert_eq 0 "$RC" "dlq list --json exit status ($(cat "$SF_TMP/err"))"
+cp "$SF_TMP/out" "$SF_TMP/dlq.json"
 jq -e . "$SF_TMP/out" >/dev/null || fail "dlq list --json is not JSON lines"
 want=$(jq -Ssc 'map({partition, offset, key, payload, h}) | sort_by(.partition, .offset)' "$SF_TMP/dlq.kcat")
 got=$(jq -Ssc 'map({partition, offset, key, payload, h: .headers}) | sort_by(.partition, .offset)' "$SF_TMP/out")
@@ -66,9 +71,9 @@ note "the fixable dead letter is $DLQ $fix, the broken JSON one $broken"
 sc dlq list "$DLQ"
 assert_eq 0 "$RC" "dlq list exit status"
 assert_eq 4 "$(wc -l <"$SF_TMP/out")" "dlq list: a header and one row per dead letter"
-assert_match '^P:OFFSET +TIME +ATT +CLASS +ORIGINAL +KEY +ERROR +PAYLOAD' "$(head -n 1 "$SF_TMP/out")" "dlq list header"
+assert_match '^P:OFFSET +TIME +ATT +CLASS +ORIGINAL +REDRIVEN +KEY +ERROR +PAYLOAD' "$(head -n 1 "$SF_TMP/out")" "dlq list header"
 row=$(grep -F "inventory.stock:0:0 " "$SF_TMP/out") || fail "no row for inventory.stock:0:0"
-assert_match "^$fix +20[0-9-]+T[0-9:]+Z +1 +poison +inventory.stock:0:0 +sku-fix +rejected by the database: adjustment -5 would make" "$row" "row of the fixable dead letter"
+assert_match "^$fix +20[0-9-]+T[0-9:]+Z +1 +poison +inventory.stock:0:0 +- +sku-fix +rejected by the database: adjustment -5 would make" "$row" "row of the fixable dead letter"
 row=$(grep -F "inventory.stock:0:1 " "$SF_TMP/out") || fail "no row for inventory.stock:0:1"
 grep -qF 'k\tbad' <<<"$row" || fail "the key's tab is not escaped: $row"
 grep -qF '{"broken":\tx\x01 json' <<<"$row" || fail "the payload preview is not escaped: $row"
@@ -131,14 +136,14 @@ assert_files_eq "$SF_TMP/views0.txt" "$SF_TMP/views1.txt" "views after dry runs"
 # --- redrive the fixed one: applied once, byte for byte, one header ---
 sc dlq redrive "$DLQ" --filter sku-fix
 assert_eq 0 "$RC" "redrive exit status ($(cat "$SF_TMP/err"))"
-assert_match "^moved 1 dead letter.*skipped 2 \\(filtered out\\); position saved in consumer group $GROUP\$" \
+assert_match "^moved 1 dead letter.*skipped 2 \\(filtered out\\), refused 0, held back 0, 0 moved by an earlier run; position saved in consumer group $GROUP\$" \
   "$(cat "$SF_TMP/out")" "redrive summary"
 wait_idle 60 stockflow-stock
 assert_eq "applied|adjusted" "$(psql_q "SELECT outcome || '|' || detail FROM processed_events WHERE event_id = 'adj-fix'")" "the adjustment is applied"
 assert_eq "S|sku-fix|5|0|0|5|ok" "$(dump_views | grep '^S|sku-fix|')" "sku-fix after the redrive"
 assert_eq $((n0 + 1)) "$(processed)" "processed events after the redrive"
 last=$(topic_records inventory.stock | jq -sc 'map(select(.partition == 0)) | max_by(.offset)')
-assert_eq "{\"x-redriven-from\":\"$DLQ:$fix\"}" "$(jq -c .h <<<"$last")" "headers of the redriven record"
+assert_eq "{\"x-redriven-from\":\"$DLQ:$fix\",\"x-redrive-count\":\"1\"}" "$(jq -c .h <<<"$last")" "headers of the redriven record"
 assert_eq "$(jq -c '[.key, .payload]' <<<"$rec")" "$(jq -c '[.key, .payload]' <<<"$last")" "key and value of the redriven record"
 off=$(jq -r .offset <<<"$last")
 record_bytes inventory.stock 0 "$off" value >"$SF_TMP/got.value"
@@ -147,9 +152,23 @@ record_bytes "$DLQ" "$fp" "$fo" value >"$SF_TMP/want.value"
 assert_files_eq "$SF_TMP/want.value" "$SF_TMP/got.value" "redriven value byte for byte"
 dump_views --updated-at >"$SF_TMP/views2.txt"
 
-# --- again: nothing to move; the same record once more: nothing changes ---
-sc dlq redrive "$DLQ"
-assert_match '^moved 0 dead letter' "$(cat "$SF_TMP/out")" "a second redrive moves nothing"
+# --- stock SKU / order ID name the dead letters about them ---
+sc stock sku-fix
+assert_eq 0 "$RC" "stock sku-fix exit status ($(cat "$SF_TMP/err"))"
+assert_match "^1 dead letter names it: $DLQ $fix, rejected by the database: adjustment -5" "$(tail -n 1 "$SF_TMP/out")" "stock sku-fix names its dead letter"
+zero=$(jq -r 'select(.original_offset == 3) | "\(.partition):\(.offset)"' "$SF_TMP/dlq.json")
+sc stock sku-zero
+assert_eq 4 "$RC" "stock sku-zero (known only from a dead letter) exit status"
+assert_match "SKU sku-zero not found .*; 1 dead letter names it: $DLQ $zero, " "$(cat "$SF_TMP/err")" "stock sku-zero: not found, and named by a dead letter"
+sc stock sku-ok --json
+assert_eq "0|" "$(jq -r '"\(.dead_letters)|\(.dead_letters_summary)"' "$SF_TMP/out")" "stock sku-ok --json: no dead letter"
+
+# --- again: the filter left the position before the two it skipped, so a
+#     plain redrive reaches them (and not the one moved); the same record
+#     once more: nothing changes ---
+sc dlq redrive "$DLQ" --dry-run
+assert_match 'would move 2 ' "$(tail -n 1 "$SF_TMP/out")" "a plain redrive after the filtered one reaches the two it skipped"
+assert_eq "" "$(grep -F "$fix " "$SF_TMP/out")" "a plain redrive after the filtered one does not send the moved record again"
 sc dlq redrive "$DLQ" --from-beginning --filter adj-fix
 assert_match '^moved 1 dead letter' "$(cat "$SF_TMP/out")" "--from-beginning sends the record again"
 wait_idle 60 stockflow-stock
@@ -164,7 +183,7 @@ wait_idle 60 stockflow-stock
 consume_dlq "$DLQ" 153 30 >/dev/null
 avail0=$(records inventory.availability)
 t0=$EPOCHREALTIME
-"$STOCKCTL" dlq redrive "$DLQ" --rate 50 --to inventory.availability >"$SF_TMP/rate.out" 2>"$SF_TMP/rate.err" &
+"$STOCKCTL" dlq redrive "$DLQ" --filter not-json- --rate 50 --to inventory.availability >"$SF_TMP/rate.out" 2>"$SF_TMP/rate.err" &
 rpid=$!
 sleep 1
 sc dlq redrive "$DLQ" --to inventory.availability
@@ -186,7 +205,7 @@ for i in $(seq 1 40); do echo "i$i|not-json-$i"; done >"$SF_TMP/more.txt"
 produce inventory.stock "$SF_TMP/more.txt"
 wait_idle 60 stockflow-stock
 consume_dlq "$DLQ" 193 30 >/dev/null
-"$STOCKCTL" dlq redrive "$DLQ" --rate 20 --to inventory.availability >"$SF_TMP/int.out" 2>"$SF_TMP/int.err" &
+"$STOCKCTL" dlq redrive "$DLQ" --filter not-json- --rate 20 --to inventory.availability >"$SF_TMP/int.out" 2>"$SF_TMP/int.err" &
 rpid=$!
 sleep 1
 kill -TERM "$rpid"
@@ -196,7 +215,7 @@ assert_eq 1 "$rrc" "interrupted redrive exit status"
 assert_match 'interrupted' "$(cat "$SF_TMP/int.out")" "interrupted redrive summary"
 n1=$(grep -o '^moved [0-9]*' "$SF_TMP/int.out" | cut -d' ' -f2)
 ((n1 > 0 && n1 < 40)) || fail "the interrupted redrive moved $n1 of 40"
-sc dlq redrive "$DLQ" --rate 1000 --to inventory.availability
+sc dlq redrive "$DLQ" --filter not-json- --rate 1000 --to inventory.availability
 n2=$(grep -o '^moved [0-9]*' "$SF_TMP/out" | cut -d' ' -f2)
 assert_eq 40 "$((n1 + n2))" "moved before ($n1) and after ($n2) the interruption"
 topic_records inventory.availability | jq -r '.h["x-redriven-from"]' | sort | uniq -d >"$SF_TMP/dups"
@@ -205,3 +224,6 @@ assert_eq $((avail0 + 190)) "$(records inventory.availability)" "records redrive
 
 assert_invariants
 stop_worker "$s1"
+# RDKAFKA_SESSION_TIMEOUT_MS and _HEARTBEAT_INTERVAL_MS (start_worker) are
+# consumer properties: the worker's producers must not get them
+assert_eq 0 "$(grep -c CONFWARN "$(worker_log "$s1")")" "CONFWARN lines in the stock-worker's log"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # stockctl replay on a live database:
+# - `replay --dry-run` prints what would be re-read and commits nothing;
 # - refused (exit 1) while the order workers run (the development broker
 #   has no DescribeGroups; stockctl finds live members by joining the group);
 # - with the workers stopped, `replay order --from-beginning --wait` resets
@@ -55,6 +56,16 @@ records=0
 for t in inventory.orders inventory.orders.retry.{1,2,3,4}; do
   records=$((records + $(topic_records "$t" | wc -l)))
 done
+# --dry-run: says what would be re-read, commits nothing
+rc=0
+"$STOCKCTL" replay order --from-beginning --dry-run >"$SF_TMP/dry.out" 2>"$SF_TMP/dry.err" || rc=$?
+assert_eq 0 "$rc" "replay --dry-run exit status ($(cat "$SF_TMP/dry.err"))"
+assert_match "^dry run: would reset group stockflow-order to the earliest offsets on 30 partitions: $records events would be re-read .*nothing was committed" \
+  "$(tail -n 1 "$SF_TMP/dry.out")" "the dry run's summary"
+assert_eq 30 "$(grep -c '^inventory\.orders' "$SF_TMP/dry.out")" "dry run: one row per partition"
+lag=$("$STOCKCTL" lag stockflow-order | awk '$1 == "stockflow-order" { s += $6 } END { print s + 0 }')
+assert_eq 0 "$lag" "lag of stockflow-order after the dry run (nothing committed)"
+
 "$STOCKCTL" replay order --from-beginning --wait 120 >"$SF_TMP/replay.out" 2>"$SF_TMP/replay.err" &
 rpid=$!
 wait_for "the reset" 60 grep -q 'events will be re-read' "$SF_TMP/replay.out"

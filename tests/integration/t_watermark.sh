@@ -8,7 +8,8 @@
 # payment_watermark_lag alert (PAYMENT_LAG_ALERT_SECONDS=2). Once the
 # payment-worker runs again, the paid orders end committed without ever
 # having been released (orders.expired false, stock deducted once) and the
-# unpaid ones expire.
+# unpaid ones expire. While held back, the holds show on the timeout-worker's
+# /metrics as stockflow_overdue_holds (30), and 0 once released.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_life.sh"
 
@@ -22,8 +23,12 @@ start_role order
 order=$WORKER_PID
 start_role payment
 payment=$WORKER_PID
-start_role timeout PAYMENT_LAG_ALERT_SECONDS=2
+tport=$(sf_free_port)
+start_role timeout PAYMENT_LAG_ALERT_SECONDS=2 HTTP_PORT="$tport"
 timeout=$WORKER_PID
+overdue_is() {
+  [[ $(curl -fsS "http://127.0.0.1:$tport/metrics" | awk '$1 == "stockflow_overdue_holds" {print $2}') == "$1" ]]
+}
 wait_assigned "$order" "$payment"
 wait_payment_watermark 40
 
@@ -61,6 +66,8 @@ assert_eq 0 "$(psql_q "SELECT count(*) FROM processed_events WHERE topic = 'inve
 note "watermark $(psql_q "SELECT to_char(min(watermark), 'HH24:MI:SS.MS') FROM consumer_watermarks")," \
   "holds expired at $(psql_q "SELECT to_char(max(expires_at), 'HH24:MI:SS.MS') FROM orders WHERE order_id LIKE 'paid-%'"): nothing released"
 
+wait_for "stockflow_overdue_holds $((PAID + UNPAID)) on the timeout-worker" 15 overdue_is $((PAID + UNPAID))
+
 start_role payment
 payment=$WORKER_PID
 restart_ms=$(now_ms)
@@ -77,5 +84,6 @@ assert_eq "$PAID" "$(psql_q "SELECT count(*) FROM processed_events WHERE type = 
 assert_eq "$((1000 - PAID))|0|$PAID" "$(psql_q "SELECT on_hand || '|' || reserved || '|' || committed_total FROM stock WHERE sku = 'wm-sku'")" \
   "wm-sku on_hand|reserved|committed"
 assert_eq 0 "$(psql_q "SELECT count(*) FROM outbox WHERE key LIKE 'refund_required:%'")" "refund alerts"
+wait_for "stockflow_overdue_holds 0 once released" 15 overdue_is 0
 assert_invariants
 stop_workers "$order" "$payment" "$timeout"

@@ -393,6 +393,8 @@ static void fill_fleet(void)
     metrics_counter_add(METRICS_WEBHOOK_DELIVERIES, "status=\"200\"", 1);
     metrics_counter_add(METRICS_WEBHOOK_FAILURES, "reason=\"timeout\"", 1);
     metrics_gauge_set(METRICS_PENDING_HOLDS, NULL, 17);
+    metrics_gauge_set(METRICS_PAUSED, "reason=\"database\"", 1);
+    metrics_gauge_set(METRICS_OVERDUE_HOLDS, NULL, 2);
 }
 
 START_TEST(promtool_accepts_the_render)
