@@ -108,7 +108,14 @@ PROPS
     [[ -r $KAFKA_LOCAL_PROPERTIES ]] || die "KAFKA_LOCAL_PROPERTIES='$KAFKA_LOCAL_PROPERTIES' is not a readable file"
     cat "$KAFKA_LOCAL_PROPERTIES" >>"$dir/server.properties"
   fi
-  cid=$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+  # a cluster id never starts with '-' (Kafka's Uuid.randomUuid() draws again):
+  # the storage tool would take "-t -Xy..." for an option, 1 format in 64
+  cid=$(python3 -c 'import base64, uuid
+while True:
+    c = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not c.startswith("-"):
+        print(c)
+        break')
   "$(java_bin)" -cp "$(classpath)" -Dlog4j2.configurationFile="$here/log4j2.yaml" \
     kafka.tools.StorageTool format -t "$cid" -c "$dir/server.properties" >"$dir/format.log" 2>&1 ||
     die "formatting $dir/data failed: $(tail -n 3 "$dir/format.log")"
