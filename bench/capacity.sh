@@ -85,7 +85,7 @@ workload_capacity() {
     LAG_PROBE=0 LIVE_S=''
     capacity_verdict "cap$i" "$rate" "$secs"
     pass=$(jq .pass "$RES/cap$i.verdict.json")
-    note "capacity probe $i: $rate events/s: $(jq -r 'if .pass then "bounded" else "GROWING" end + " (lag at end \(.lag_end), max of 2nd half \(.lag_max_second_half), bound \(.lag_bound)); p99 \(.p99_ms) ms"' "$RES/cap$i.verdict.json")"
+    note "capacity probe $i: $rate events/s: $(jq -r 'if .pass then "bounded" else "OVER BOUND" end + " (lag at end \(.lag_end), max of 2nd half \(.lag_max_second_half), bound \(.lag_bound)); p99 \(.p99_ms) ms"' "$RES/cap$i.verdict.json")"
     if [[ $pass == true ]]; then lo=$rate; else hi=$rate; fi
     if ((hi == 0)); then
       rate=$((rate * 13 / 10 / 100 * 100))

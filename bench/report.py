@@ -105,7 +105,7 @@ def main():
     broker = (meta.get("setup", {}).get("broker") or {}).get("kind", "dev")
     if "cap_half" in runs:
         p = runs["cap_half"]["p99_ms"]
-        on = "on Kafka" if broker == "kafka" else "(target: on Kafka; this is dev)"
+        on = "on Kafka" if broker == "kafka" else "(dev; target: Kafka)"
         target(f"p99 at half of live capacity {on}", "<= 50 ms", p, p is not None and p <= 50)
     rss_all = [v for r in runs.values() for v in (r.get("peak_rss_mb") or {}).values()]
     if rss_all:
@@ -166,7 +166,7 @@ def main():
             rate = r['producer']['target_rate']
             v = r.get("capacity_probe")
             label = (f"cap @ {rate:,.0f}/s (50%)" if name == "cap_half" else
-                     f"probe @ {rate:,.0f}/s " + ("ok" if v and v.get("pass") else "LAG"))
+                     f"probe @ {rate:,.0f}/s " + ("ok" if v and v.get("pass") else "lag"))
         print(f"{label:<26}{fmt(r['events']):>9}{fmt(r['seconds'], 2):>9}{fmt(r['events_per_s']):>10}"
               f"{fmt(r['p50_ms'], 1):>9}{fmt(r['p95_ms'], 1):>9}{fmt(r['p99_ms'], 1):>9}"
               f"{fmt(r['max_ms'], 1):>9}{fmt(cpu.get('workers_cpu_s_per_1k'), 3):>13}"
@@ -210,10 +210,10 @@ def main():
     if capacity:
         c = capacity
         print(f"live capacity ({c['broker']} broker): {fmt(c.get('capacity'))} events/s "
-              f"(lowest rate whose lag grew: {fmt(c.get('lowest_failing'))}); probes of {c['window_s']} s, "
+              f"(lowest rate whose lag went over the bound: {fmt(c.get('lowest_failing'))}); probes of {c['window_s']} s, "
               f"search {c['search_s']} s")
         for v in c.get("probes") or []:
-            print(f"  probe {v['rate']:>7,} events/s: {'bounded' if v['pass'] else 'GROWING'}: lag at end "
+            print(f"  probe {v['rate']:>7,} events/s: {'bounded' if v['pass'] else 'OVER BOUND'}: lag at end "
                   f"{v['lag_end']:,}, max of 2nd half {v['lag_max_second_half']:,} (bound {v['lag_bound']:,}, "
                   f"{v['samples']} samples); applied {fmt(v['events_per_s'])} events/s, p99 {v['p99_ms']} ms")
     if pgb:
