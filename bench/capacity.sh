@@ -93,7 +93,7 @@ workload_capacity() {
       rate=$((rate * 7 / 10 / 100 * 100))
     else
       ((hi * 10 > lo * 11)) || break
-      rate=$(((lo + hi) / 2 / 100 * 100))
+      rate=$(((lo + hi) / 2 / 10 * 10)) # to 10/s: to 100/s, 991 and 1,200 gave 1,000
     fi
     ((rate >= 100)) || break
   done
