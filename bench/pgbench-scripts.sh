@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # bench/pgbench-scripts.sh: pgbench scripts that run the SQL stockflow runs
-# per batch, for PostgreSQL's own ceiling (sourced by bench/run.sh).
+# per batch, for PostgreSQL's own ceiling, and pgbench_ceiling, which runs them
+# with run.sh's helpers (sourced by bench/run.sh).
 #
 #   pgb_scripts N DIR   writes DIR/pgb_single.sql (one event per transaction:
 #                       order.created, then payment.succeeded for that order,
@@ -67,4 +68,38 @@ pgb_scripts() { # N DIR
     for t in order.created payment.succeeded; do pgb_txn "$t" 1 "$n"; done
     printf '%s\n' '\endpipeline'
   } >"$dir/pgb_batch.sql"
+}
+
+# ---- pgbench: PostgreSQL's own ceiling on the same SQL ----------------------
+
+# pgbench_ceiling CLIENTS: (a) one event per transaction, (b) batches of BATCH.
+pgbench_ceiling() {
+  local c=$1 tps_a tps_b
+  note "== pgbench ceiling: $c clients, ${PGB_T} s each, batches of $BATCH"
+  new_db pgbench
+  q "INSERT INTO stock (sku, on_hand, received_total)
+     SELECT 'sku-' || lpad(g::text, 5, '0'), 1000000000, 1000000000 FROM generate_series(1, 10000) g" >/dev/null
+  checkpoint
+  pgb_scripts "$BATCH" "$TMP"
+  # warm up as the workloads do: rows in every table, then statistics
+  "$PG_BIN/pgbench" -n -M prepared -c "$c" -j "$c" -t 2 -f "$TMP/pgb_batch.sql" "$DATABASE_URL" >"$TMP/pgbench_warmup.log" 2>&1 ||
+    { tail -n 20 "$TMP/pgbench_warmup.log" >&2; die "pgbench warm-up failed"; }
+  q "VACUUM ANALYZE" >/dev/null
+  "$PG_BIN/pgbench" -n -M prepared -c "$c" -j "$c" -T "$PGB_T" -f "$TMP/pgb_single.sql" "$DATABASE_URL" \
+    >"$TMP/pgbench_a.log" 2>&1 || { tail -n 20 "$TMP/pgbench_a.log" >&2; die "pgbench (a) failed"; }
+  "$PG_BIN/pgbench" -n -M prepared -c "$c" -j "$c" -T "$PGB_T" -f "$TMP/pgb_batch.sql" "$DATABASE_URL" \
+    >"$TMP/pgbench_b.log" 2>&1 || { tail -n 20 "$TMP/pgbench_b.log" >&2; die "pgbench (b) failed"; }
+  tps_a=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$TMP/pgbench_a.log" | head -n 1)
+  tps_b=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$TMP/pgbench_b.log" | head -n 1)
+  [[ -n $tps_a && -n $tps_b ]] || die "no tps in pgbench output"
+  check "pgbench: failed transactions" "0|0" \
+    "$(grep -h '^number of failed transactions' "$TMP/pgbench_a.log" | grep -o '[0-9]* (' | tr -d ' (' | head -n1)|$(grep -h '^number of failed transactions' "$TMP/pgbench_b.log" | grep -o '[0-9]* (' | tr -d ' (' | head -n1)"
+  check "pgbench: every event applied, none ignored or duplicate" 0 \
+    "$(q "SELECT count(*) FROM processed_events WHERE outcome <> 'applied' OR detail NOT IN ('reserved', 'committed')")"
+  check "pgbench: invariant_violations" "" "$(q "SELECT string_agg(sku || ': ' || problem, '; ') FROM invariant_violations")"
+  jq -n --argjson c "$c" --argjson t "$PGB_T" --argjson n "$BATCH" --argjson a "$tps_a" --argjson b "$tps_b" \
+    '{clients: $c, seconds: $t, batch: $n,
+      single: {tps: $a, events_per_s: ($a * 2)},
+      batched: {tps: $b, events_per_s: ($b * 2 * $n)}}' >"$RES/pgbench.json"
+  note "pgbench: one event per transaction $(jq .single.events_per_s "$RES/pgbench.json") events/s; batches of $BATCH $(jq .batched.events_per_s "$RES/pgbench.json") events/s"
 }
