@@ -180,6 +180,12 @@ int route_produce(rd_kafka_t *producer, const rd_kafka_message_t *m, const char 
     }
     bad |= carry(h, m, "x-redriven-from");
     bad |= carry(h, m, "x-redrive-count");
+    int omit = m->len > ROUTE_COPY_MAX;
+    if (omit) {
+        char sz[32];
+        snprintf(sz, sizeof(sz), "%zu", m->len);
+        bad |= add(h, "x-value-omitted", sz);
+    }
     if (bad) {
         rd_kafka_headers_destroy(h);
         snprintf(err, errlen, "cannot build headers for %s", dest);
@@ -187,8 +193,9 @@ int route_produce(rd_kafka_t *producer, const rd_kafka_message_t *m, const char 
     }
     rd_kafka_resp_err_t e = rd_kafka_producev(
         producer, RD_KAFKA_V_TOPIC(dest), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
-        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(dr_opaque), RD_KAFKA_V_END);
+        RD_KAFKA_V_KEY(m->key, m->key_len),
+        RD_KAFKA_V_VALUE(omit ? NULL : m->payload, omit ? 0 : m->len), RD_KAFKA_V_HEADERS(h),
+        RD_KAFKA_V_OPAQUE(dr_opaque), RD_KAFKA_V_END);
     if (e) {
         rd_kafka_headers_destroy(h); /* only freed by librdkafka on success */
         snprintf(err, errlen, "produce to %s: %s", dest, rd_kafka_err2str(e));

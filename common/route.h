@@ -101,9 +101,19 @@ void route_source_topic(const char *topic, char *out, size_t outlen);
 /* Retry step of a topic name: 2 for "x.retry.2", 0 for a source topic. */
 int route_retry_step(const char *topic);
 
+/* Largest value a retry or dead-letter record copies. Kafka accepts records
+ * up to its message.max.bytes (1 MiB by default) on the source topic, and a
+ * copy of one that size plus the headers below is refused (MSG_SIZE_TOO_LARGE),
+ * which would block its partition for good. Events are at most 64 KiB, so
+ * only poison ever comes near this. */
+#define ROUTE_COPY_MAX (512 * 1024)
+
 /* Writes a copy of m (key and value byte for byte) to dest with the DESIGN
  * §2 headers from f (x-original-* and x-first-failure-at from f->origin),
- * and m's x-redriven-from and x-redrive-count copied as they are.
+ * and m's x-redriven-from and x-redrive-count copied as they are. A value
+ * over ROUTE_COPY_MAX is left out: the record has no value and the header
+ * x-value-omitted: <its size in bytes>; the x-original-* headers say where
+ * the original stays (for its topic's retention).
  * dr_opaque reaches the delivery-report callback. Returns 0, or -1 with one
  * line in err (nothing was queued). */
 int route_produce(rd_kafka_t *producer, const rd_kafka_message_t *m, const char *dest,

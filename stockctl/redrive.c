@@ -559,6 +559,15 @@ static int handle(struct redrive *r, const rd_kafka_message_t *m)
     dlq_rec_read(m, &rec);
     if (!dlq_rec_match(m, &rec, r->o->filter))
         return r->skipped++, EXIT_OK; /* not done: the position stays before it */
+    char omitted[32];
+    if (kafka_header_get(m, "x-value-omitted", omitted, sizeof(omitted)) == 0) {
+        fprintf(stderr,
+                "stockctl dlq redrive: refused %s %d:%lld: its value (%s bytes) was too large to "
+                "copy; the original is %s[%s]@%s (for that topic's retention)\n",
+                r->o->topic, (int)m->partition, (long long)m->offset, omitted, rec.orig_topic,
+                rec.orig_partition, rec.orig_offset);
+        return r->refused++, EXIT_OK;
+    }
     if (destination(r, m, &rec, &dest, &part))
         return r->refused++, EXIT_OK;
     if (rec.redrive_count >= r->o->max_redrives && !r->o->force) {
@@ -613,7 +622,8 @@ static int run(struct redrive *r)
     r->last_ns = out_mono_ns();
     if (rc == EXIT_OK && (r->refused || r->over)) {
         snprintf(r->err, sizeof(r->err),
-                 "%ld dead letter(s) refused (x-original-topic names another topic: use --to), "
+                 "%ld dead letter(s) refused (said above: another x-original-topic, use --to; or a value "
+                 "too large to copy), "
                  "%ld held back (--max-redrives %ld: use --force); they stay in %s",
                  r->refused, r->over, r->o->max_redrives, r->o->topic);
         rc = EXIT_FAIL;
