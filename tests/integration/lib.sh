@@ -370,6 +370,25 @@ kafka_down() {
   sf_forget "$BROKER_PID"
 }
 
+# expected_topics STEPS: DESIGN §2 topics, in stockctl's order.
+expected_topics() {
+  local s n
+  for s in inventory.orders inventory.payments inventory.stock; do
+    echo "$s"
+    for ((n = 1; n <= $1; n++)); do echo "$s.retry.$n"; done
+    echo "$s.dlq"
+  done
+  printf '%s\n' inventory.alerts inventory.alerts.dlq inventory.availability inventory.ledger
+}
+
+# topics_run NAME ARGS...: runs stockctl topics, output in $SF_TMP/NAME.{out,err}; sets RC.
+topics_run() {
+  local name=$1
+  shift
+  RC=0
+  "$STOCKCTL" topics "$@" >"$SF_TMP/$name.out" 2>"$SF_TMP/$name.err" || RC=$?
+}
+
 # kafka_class CLASS ARGS...: one of the Kafka release's own tools.
 kafka_class() {
   "$SF_SRC/deploy/kafka/kafka-local.sh" class "$@"

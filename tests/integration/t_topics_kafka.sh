@@ -19,25 +19,6 @@
 source "$(dirname "$0")/lib.sh"
 on_kafka || SF_BROKER=kafka
 
-# expected_topics STEPS: DESIGN §2 topics, in stockctl's order.
-expected_topics() {
-  local s n
-  for s in inventory.orders inventory.payments inventory.stock; do
-    echo "$s"
-    for ((n = 1; n <= $1; n++)); do echo "$s.retry.$n"; done
-    echo "$s.dlq"
-  done
-  printf '%s\n' inventory.alerts inventory.alerts.dlq inventory.availability inventory.ledger
-}
-
-# topics_run NAME ARGS...: runs stockctl topics, output in $SF_TMP/NAME.{out,err}; sets RC.
-topics_run() {
-  local name=$1
-  shift
-  RC=0
-  "$STOCKCTL" topics "$@" >"$SF_TMP/$name.out" 2>"$SF_TMP/$name.err" || RC=$?
-}
-
 # broker_topics: "name partitions" of every topic but Kafka's own, sorted.
 broker_topics() {
   kcat -L -b "$KAFKA_BROKERS" -J 2>>"$SF_TMP/kcat.log" |
