@@ -99,6 +99,8 @@ static void done_advance(struct done *d, int64_t *pos)
             *pos = d->r[k][1] + 1;
         k++;
     }
+    if (k == 0)
+        return; /* nothing passed (d->r may still be NULL: no memmove) */
     memmove(&d->r[0], &d->r[k], sizeof(*d->r) * (size_t)(d->n - k));
     d->n -= k;
 }
