@@ -191,11 +191,13 @@ int route_produce(rd_kafka_t *producer, const rd_kafka_message_t *m, const char 
         snprintf(err, errlen, "cannot build headers for %s", dest);
         return -1;
     }
+    /* RD_KAFKA_V_VALUE casts its arguments unparenthesized: plain names only */
+    void *value = omit ? NULL : m->payload;
+    size_t value_len = omit ? 0 : m->len;
     rd_kafka_resp_err_t e = rd_kafka_producev(
         producer, RD_KAFKA_V_TOPIC(dest), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY(m->key, m->key_len),
-        RD_KAFKA_V_VALUE(omit ? NULL : m->payload, omit ? 0 : m->len), RD_KAFKA_V_HEADERS(h),
-        RD_KAFKA_V_OPAQUE(dr_opaque), RD_KAFKA_V_END);
+        RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(value, value_len),
+        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(dr_opaque), RD_KAFKA_V_END);
     if (e) {
         rd_kafka_headers_destroy(h); /* only freed by librdkafka on success */
         snprintf(err, errlen, "produce to %s: %s", dest, rd_kafka_err2str(e));
