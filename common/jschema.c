@@ -6,6 +6,7 @@
  * compile allocates is listed in js_schema.all, which owns them. */
 #include "jschema.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <regex.h>
 #include <stdarg.h>
@@ -639,6 +640,93 @@ static const char *ecma_only(const char *p)
     return NULL;
 }
 
+/* The states glibc's regcomp builds for a pattern: it copies a repeated
+ * atom or group once per repetition, so "(a{100}){100}" or "a++++" grows
+ * its tree without bound (the fuzzer found 740 MB from a 60-byte
+ * pattern). Counted here the same way (an atom is 1, a quantifier
+ * multiplies what it repeats by its upper bound + 1, a group is the sum of
+ * what it holds) and refused over RE_MAX_STATES. ECMA-262 refuses a
+ * quantifier on a quantifier too ("nothing to repeat"). */
+#define RE_MAX_STATES 4096
+#define RE_MAX_STATES_S "4096"
+#define RE_MAX_DEPTH 32
+
+static unsigned long re_bound(const char **pp)
+{
+    const char *p = *pp + 1; /* after '{' */
+    unsigned long n = 0, m;
+
+    for (; isdigit((unsigned char)*p); p++)
+        if (n < 100000)
+            n = n * 10 + (unsigned long)(*p - '0');
+    m = n;
+    if (*p == ',') {
+        p++;
+        if (isdigit((unsigned char)*p)) {
+            for (m = 0; isdigit((unsigned char)*p); p++)
+                if (m < 100000)
+                    m = m * 10 + (unsigned long)(*p - '0');
+        } else {
+            m = n + 1; /* {n,}: n copies and a star */
+        }
+    }
+    if (*p == '}')
+        *pp = p;
+    return (m > n ? m : n) + 1;
+}
+
+static const char *re_too_big(const char *p)
+{
+    unsigned long sum[RE_MAX_DEPTH], last[RE_MAX_DEPTH], k, atom;
+    bool prev_q = false;
+    int d = 0;
+
+    sum[0] = last[0] = 0;
+    for (; *p; p++) {
+        if (*p == '(') {
+            if (++d == RE_MAX_DEPTH)
+                return "groups nested more than 31 deep";
+            sum[d] = last[d] = 0;
+            prev_q = false;
+            continue;
+        }
+        if (*p == '|') {
+            prev_q = false;
+            continue;
+        }
+        if (strchr("*+?", *p) || (*p == '{' && isdigit((unsigned char)p[1]))) {
+            if (prev_q)
+                return "a quantifier on a quantifier";
+            k = *p == '{' ? re_bound(&p) : 2;
+            sum[d] += last[d] * (k - 1);
+            last[d] *= k;
+            prev_q = true;
+        } else {
+            if (*p == ')' && d > 0) {
+                atom = sum[d];
+                d--;
+            } else {
+                atom = 1;
+                if (*p == '\\' && p[1]) {
+                    p++;
+                } else if (*p == '[') { /* one atom, up to its ']' */
+                    p += p[1] == '^';
+                    p += p[1] == ']';
+                    while (p[1] && p[1] != ']')
+                        p++;
+                    p += p[1] == ']';
+                }
+            }
+            sum[d] += atom;
+            last[d] = atom;
+            prev_q = false;
+        }
+        if (sum[d] > RE_MAX_STATES || last[d] > RE_MAX_STATES)
+            return "repetitions that expand past " RE_MAX_STATES_S " states";
+    }
+    return NULL;
+}
+
 static int compile_re(struct cctx *c, const char *pat, regex_t *re)
 {
     const char *why = ecma_only(pat);
@@ -647,6 +735,8 @@ static int compile_re(struct cctx *c, const char *pat, regex_t *re)
 
     if (why)
         return cfail(c, "pattern uses %s, which POSIX regular expressions do not support", why);
+    if ((why = re_too_big(pat)))
+        return cfail(c, "pattern refused: %s", why);
     if ((rc = regcomp(re, pat, REG_EXTENDED | REG_NOSUB)) != 0) {
         regerror(rc, re, msg, sizeof(msg));
         return cfail(c, "bad pattern: %s", msg);
