@@ -132,6 +132,7 @@ static void take_result(struct worker *w, size_t k)
     struct item *it = &w->items[w->inv_idx[k]];
     const struct inv_item *r = &w->inv[k];
     struct log_ctx ctx = item_ctx(it);
+    w->turn_tried++;
     switch (r->res) {
     case INV_APPLIED:
     case INV_IGNORED:
@@ -148,6 +149,7 @@ static void take_result(struct worker *w, size_t k)
         break;
     case INV_TRANSIENT:
     case INV_PENDING:
+        it->failed_alone = 1;
         snprintf(it->error, sizeof(it->error), "%s", r->detail);
         break;
     }
@@ -169,12 +171,73 @@ static void rewind_pending(struct worker *w)
             w->items[i].st = IT_REWIND;
 }
 
+static int past_deadline(const struct worker *w)
+{
+    return now_ms() >= w->turn_deadline_ms;
+}
+
+/* 1 when an item before i, of the same partition, is to be read again. */
+static int rewound_before(const struct worker *w, size_t i)
+{
+    const rd_kafka_message_t *m = w->items[i].m;
+    for (size_t j = 0; j < i; j++) {
+        const rd_kafka_message_t *o = w->items[j].m;
+        if (w->items[j].st == IT_REWIND && o->partition == m->partition &&
+            !strcmp(rd_kafka_topic_name(o->rkt), rd_kafka_topic_name(m->rkt)))
+            return 1;
+    }
+    return 0;
+}
+
+/* The turn's deadline (TURN_DEADLINE_MS) passed with events still pending:
+ * rows kept busy past PG_LOCK_TIMEOUT_MS again and again would otherwise
+ * hold the loop for (quick attempts x events x lock timeout): 1,000 events
+ * behind one locked row, ~100 minutes without a poll, long past
+ * max.poll.interval.ms and the liveness limit. No new transaction starts.
+ * An event that failed transiently in a transaction of its own goes to its
+ * next retry topic now, as after its last quick attempt (DESIGN §6); an
+ * event not tried on its own yet is rewound: its partition is read again
+ * from it, in order, next turn, after a poll. Per-key order: what is
+ * rewound keeps its order (and so does everything after it in its
+ * partition, which is rewound too, even a failure already settled, so that
+ * nothing goes to a retry topic and is also read again); what goes to retry
+ * leaves the order as every transient failure does, and the rules do not
+ * depend on it (§4: occurred_at decides). Invariants: nothing is lost (an
+ * offset is stored only past events applied or acknowledged on a retry or
+ * dead-letter topic), nothing is applied twice (event ids). Each turn tries
+ * at least one event on its own (apply_valid), so a batch that only ever
+ * fails as a whole still moves to its retry topics. */
+static void cut_turn(struct worker *w)
+{
+    size_t retry = 0, again = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        struct item *it = &w->items[i];
+        if (it->st != IT_PENDING && it->st != IT_FAILED)
+            continue;
+        if (rewound_before(w, i) || (it->st == IT_PENDING && !it->failed_alone)) {
+            it->st = IT_REWIND;
+            again++;
+        } else if (it->st == IT_PENDING) {
+            it->st = IT_FAILED;
+            it->fail = ROUTE_ERR_TRANSIENT;
+            retry++;
+        }
+    }
+    metrics_counter_add(METRICS_TURN_DEADLINE, "", 1);
+    log_warn("loop turn past its deadline (TURN_DEADLINE_MS=%ld): %zu event(s) to retry, %zu "
+             "read again after the next poll",
+             w->cfg->turn_deadline_ms, retry, again);
+}
+
 /* Applies items one per transaction, after the batch as a whole failed.
- * Returns -1 on an outage (pending items rewound). */
+ * Returns -1 on an outage (pending items rewound), 1 when the turn's
+ * deadline stopped it (after the first item at least), else 0. */
 static int apply_singly(struct worker *w, size_t k)
 {
     for (size_t j = 0; j < k; j++) {
         char err[512];
+        if (j > 0 && past_deadline(w))
+            return 1;
         enum pg_class c = inv_apply(w->pg, &w->inv[j], 1, w->cfg->hold_seconds, err, sizeof(err));
         struct item *it = &w->items[w->inv_idx[j]];
         if (c == PG_OUTAGE) {
@@ -182,12 +245,16 @@ static int apply_singly(struct worker *w, size_t k)
             db_down(w, err);
             return -1;
         }
-        if (c == PG_OK)
+        if (c == PG_OK) {
             take_result(w, j);
-        else if (c == PG_ERROR)
+        } else if (c == PG_ERROR) {
+            w->turn_tried++;
             mark_failed(it, ROUTE_ERR_POISON, "database error: ", err);
-        else
+        } else {
+            w->turn_tried++;
+            it->failed_alone = 1;
             snprintf(it->error, sizeof(it->error), "%s", err);
+        }
     }
     return 0;
 }
@@ -230,6 +297,14 @@ static void apply_valid(struct worker *w)
         char err[512];
         if (k == 0)
             return;
+        if (attempt > 0 && past_deadline(w)) {
+            /* at least one event on its own per turn, or a batch failing as
+             * a whole would be rewound turn after turn, forever */
+            if (w->turn_tried == 0 && apply_singly(w, k) < 0)
+                return;
+            cut_turn(w);
+            return;
+        }
         if (attempt > 0) {
             rd_kafka_poll(w->producer, 25 << attempt); /* short pause, serves callbacks */
             metrics_counter_add(METRICS_INPROCESS_RETRIES, "", (double)k);
@@ -255,7 +330,10 @@ static void apply_valid(struct worker *w)
             log_warn("batch of %zu failed (%s: %s); applying one by one", k, pg_class_name(c),
                      err);
             whole = 0;
-            if (apply_singly(w, k))
+            int r = apply_singly(w, k);
+            if (r > 0)
+                cut_turn(w);
+            if (r)
                 return;
         }
     }
@@ -320,7 +398,7 @@ static void write_routed(struct worker *w)
         if (route_item(w, it) == 0)
             queued++;
     }
-    if (queued && rd_kafka_flush(w->producer, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (queued && rd_kafka_flush(w->producer, ROUTE_FLUSH_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         /* undelivered records report back as purged, then items may go */
         rd_kafka_purge(w->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_flush(w->producer, 1000);
@@ -503,6 +581,8 @@ int batch_run(struct worker *w)
     memset(w->phase_ms, 0, sizeof(w->phase_ms));
     w->verdict = BATCH_OK;
     w->verdict_why[0] = '\0';
+    w->turn_deadline_ms = t + w->cfg->turn_deadline_ms;
+    w->turn_tried = 0;
     if (collect(w))
         return BATCH_FATAL;
     ph[0] = now_ms() - t;
