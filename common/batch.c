@@ -259,17 +259,44 @@ static int apply_singly(struct worker *w, size_t k)
     return 0;
 }
 
-/* The newest record timestamp of each source partition in the batch. */
+/* A record timestamp as the watermark may take it: never later than now (a
+ * producer's clock in 2100 must not move it there for good); -1 (none)
+ * reads as now, the time the record was read. */
+static int64_t mark_ms(int64_t ts, int64_t now)
+{
+    return ts < 0 || ts > now ? now : ts;
+}
+
+/* The watermark of each source partition of the batch: the newest
+ * timestamp of its records finished (applied, sent to retry, dead-lettered)
+ * before its first unfinished one (read again), at most now. A record sent
+ * to retry counts: it pinned its partition before it was written
+ * (pin_routed). */
 static size_t batch_marks(struct worker *w)
 {
-    size_t n = 0;
-    for (size_t i = 0; w->role->watermarks && i < w->n; i++) {
-        const rd_kafka_message_t *m = w->items[i].m;
+    static struct inv_mark held[MAX_BATCH_PARTS]; /* partitions with an unfinished record */
+    size_t n = 0, nheld = 0;
+    int64_t now = now_ms();
+    for (size_t i = 0; i < w->n; i++) {
+        const struct item *it = &w->items[i];
+        const rd_kafka_message_t *m = it->m;
         const char *t = rd_kafka_topic_name(m->rkt);
         int64_t ts = rd_kafka_message_timestamp(m, NULL);
-        size_t j = 0;
-        if (route_retry_step(t) || ts < 0)
+        size_t j = 0, h = 0;
+        if (route_retry_step(t))
             continue;
+        while (h < nheld && (held[h].partition != m->partition || strcmp(held[h].topic, t)))
+            h++;
+        if (h < nheld)
+            continue;
+        if (it->st != IT_DONE && it->st != IT_RETRY && it->st != IT_DEAD) {
+            if (nheld < MAX_BATCH_PARTS)
+                held[nheld++] = (struct inv_mark){NULL, t, m->partition, 0};
+            continue;
+        }
+        if (ts < 0)
+            continue;
+        ts = mark_ms(ts, now);
         while (j < n && (w->marks[j].partition != m->partition || strcmp(w->marks[j].topic, t)))
             j++;
         if (j == n && n == MAX_BATCH_PARTS)
@@ -290,8 +317,6 @@ static size_t batch_marks(struct worker *w)
  * per event: ~1,000 where the batch took one. */
 static void apply_valid(struct worker *w)
 {
-    size_t nmarks = batch_marks(w);
-    int whole = 1; /* nothing of the batch committed yet: an attempt is all of it, marks too */
     for (int attempt = 0; attempt < QUICK_ATTEMPTS; attempt++) {
         size_t k = gather(w);
         char err[512];
@@ -310,8 +335,8 @@ static void apply_valid(struct worker *w)
             metrics_counter_add(METRICS_INPROCESS_RETRIES, "", (double)k);
         }
         int64_t t0 = now_ms();
-        enum pg_class c = inv_apply_marked(w->pg, w->inv, k, w->cfg->hold_seconds, w->marks,
-                                           whole ? nmarks : 0, err, sizeof(err));
+        enum pg_class c = inv_apply_marked(w->pg, w->inv, k, w->cfg->hold_seconds, NULL, 0, err,
+                                           sizeof(err));
         metrics_histogram_observe(METRICS_TRANSACTION, "", (now_ms() - t0) / 1000.0);
         if (c == PG_OUTAGE) {
             rewind_pending(w);
@@ -319,7 +344,6 @@ static void apply_valid(struct worker *w)
             return;
         }
         if (c == PG_OK) {
-            whole = 0;
             for (size_t j = 0; j < k; j++)
                 take_result(w, j);
         } else if (c == PG_TRANSIENT && attempt == 0 &&
@@ -329,7 +353,6 @@ static void apply_valid(struct worker *w)
         } else {
             log_warn("batch of %zu failed (%s: %s); applying one by one", k, pg_class_name(c),
                      err);
-            whole = 0;
             int r = apply_singly(w, k);
             if (r > 0)
                 cut_turn(w);
@@ -385,17 +408,92 @@ static int route_item(struct worker *w, struct item *it)
     return 0;
 }
 
+/* The source position and timestamp (at most now) of an item. */
+static struct inv_pos item_pos(const struct item *it, int64_t now)
+{
+    return (struct inv_pos){it->origin.topic, it->origin.partition, it->origin.offset,
+                            mark_ms(it->origin.timestamp, now)};
+}
+
+/* Payments only: before a record is written to a retry topic, its source
+ * partition's watermark is pinned below its timestamp, so the timeout
+ * worker cannot release its hold while it waits there (written first: read
+ * back from the retry topic and applied, it must find the pin to remove).
+ * A dead letter will never apply: its pin goes. Both are keyed by the
+ * source position (x-original-*), so a record retried again keeps the pin
+ * of its first failure. When they cannot be written, the records are not
+ * routed but read again (and the outage reported). */
+static void pin_routed(struct worker *w)
+{
+    size_t np = 0, nu = 0;
+    int64_t now = now_ms();
+    char err[512];
+    if (!w->role->watermarks)
+        return;
+    for (size_t i = 0; i < w->n; i++) {
+        const struct item *it = &w->items[i];
+        if (it->st == IT_RETRY)
+            w->pins[np++] = item_pos(it, now);
+        else if (it->st == IT_DEAD)
+            w->unpins[nu++] = item_pos(it, now);
+    }
+    if (np + nu == 0 ||
+        inv_watermarks(w->pg, w->role->group, w->pins, np, w->unpins, nu, NULL, 0, err,
+                       sizeof(err)) == PG_OK)
+        return;
+    log_error("retry pins of the payment watermark not written: %s; reading %zu record(s) again",
+              err, np + nu);
+    for (size_t i = 0; i < w->n; i++)
+        if (w->items[i].st == IT_RETRY || w->items[i].st == IT_DEAD)
+            w->items[i].st = IT_REWIND;
+    db_down(w, err);
+}
+
+/* Payments only, after routing: removes the pins of the records applied
+ * (read from a retry topic, or again from their source) and advances the
+ * watermarks (batch_marks). If that fails, the applied records are read
+ * again (duplicates then, and their pins go with the next batch): their
+ * offsets must not move past a pin nobody would remove. */
+static void settle_watermarks(struct worker *w)
+{
+    size_t nu = 0, nmarks;
+    int64_t now = now_ms();
+    char err[512];
+    if (!w->role->watermarks)
+        return;
+    for (size_t i = 0; i < w->n; i++) {
+        struct item *it = &w->items[i];
+        if (it->st != IT_DONE)
+            continue;
+        route_origin_of(it->m, (int)w->cfg->n_retry, now, &it->origin);
+        w->unpins[nu++] = item_pos(it, now);
+    }
+    nmarks = batch_marks(w);
+    if (nu + nmarks == 0 ||
+        inv_watermarks(w->pg, w->role->group, NULL, 0, w->unpins, nu, w->marks, nmarks, err,
+                       sizeof(err)) == PG_OK)
+        return;
+    for (size_t i = 0; i < w->n; i++)
+        if (w->items[i].st == IT_DONE)
+            w->items[i].st = IT_REWIND;
+    if (!(w->verdict & BATCH_DB_DOWN))
+        log_error("payment watermark not advanced: %s; reading %zu applied record(s) again", err,
+                  nu);
+    db_down(w, err);
+}
+
 /* Writes retry and dead-letter records and waits for the broker to
  * acknowledge them: only then may the source offsets be stored. */
 static void write_routed(struct worker *w)
 {
     size_t queued = 0;
+    for (size_t i = 0; i < w->n; i++)
+        if (w->items[i].st == IT_FAILED)
+            decide(w, &w->items[i]);
+    pin_routed(w);
     for (size_t i = 0; i < w->n; i++) {
         struct item *it = &w->items[i];
-        if (it->st != IT_FAILED)
-            continue;
-        decide(w, it);
-        if (route_item(w, it) == 0)
+        if ((it->st == IT_RETRY || it->st == IT_DEAD) && route_item(w, it) == 0)
             queued++;
     }
     if (queued && rd_kafka_flush(w->producer, ROUTE_FLUSH_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -601,10 +699,13 @@ int batch_run(struct worker *w)
     write_routed(w);
     ph[2] = now_ms() - t;
     t = now_ms();
+    settle_watermarks(w);
+    ph[4] = now_ms() - t;
+    t = now_ms();
     finish(w);
     ph[3] = now_ms() - t;
     t = now_ms();
     mark_caught_up(w);
-    ph[4] = now_ms() - t;
+    ph[4] += now_ms() - t;
     return w->verdict;
 }

@@ -277,6 +277,8 @@ static void worker_free(struct worker *w)
     free(w->items);
     free(w->inv);
     free(w->inv_idx);
+    free(w->pins);
+    free(w->unpins);
 }
 
 static int worker_init(struct worker *w, const struct worker_role *role, const struct cfg *cfg)
@@ -293,7 +295,9 @@ static int worker_init(struct worker *w, const struct worker_role *role, const s
     w->items = calloc(bm, sizeof(*w->items));
     w->inv = calloc(bm, sizeof(*w->inv));
     w->inv_idx = calloc(bm, sizeof(*w->inv_idx));
-    if (!w->items || !w->inv || !w->inv_idx)
+    w->pins = calloc(bm, sizeof(*w->pins));
+    w->unpins = calloc(bm, sizeof(*w->unpins));
+    if (!w->items || !w->inv || !w->inv_idx || !w->pins || !w->unpins)
         return log_error("out of memory"), -1;
     if (evt_validator_new(&w->val, err, sizeof(err)))
         return log_error("schemas: %s", err), -1;

@@ -84,6 +84,7 @@ struct worker {
     int64_t phase_ms[5];  /* last batch_run: collect, apply, routed, finish, marks */
     size_t phase_n;       /* events of that batch */
     struct inv_mark marks[MAX_BATCH_PARTS];
+    struct inv_pos *pins, *unpins; /* BATCH_MAX each: watermark pins to write, to remove */
     struct waiting waits[MAX_BATCH_PARTS];
     size_t nwaits;
     struct outbox *outbox;
