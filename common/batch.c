@@ -132,6 +132,7 @@ static void take_result(struct worker *w, size_t k)
     struct item *it = &w->items[w->inv_idx[k]];
     const struct inv_item *r = &w->inv[k];
     struct log_ctx ctx = item_ctx(it);
+    w->turn_tried++;
     switch (r->res) {
     case INV_APPLIED:
     case INV_IGNORED:
@@ -148,6 +149,7 @@ static void take_result(struct worker *w, size_t k)
         break;
     case INV_TRANSIENT:
     case INV_PENDING:
+        it->failed_alone = 1;
         snprintf(it->error, sizeof(it->error), "%s", r->detail);
         break;
     }
@@ -169,12 +171,73 @@ static void rewind_pending(struct worker *w)
             w->items[i].st = IT_REWIND;
 }
 
+static int past_deadline(const struct worker *w)
+{
+    return now_ms() >= w->turn_deadline_ms;
+}
+
+/* 1 when an item before i, of the same partition, is to be read again. */
+static int rewound_before(const struct worker *w, size_t i)
+{
+    const rd_kafka_message_t *m = w->items[i].m;
+    for (size_t j = 0; j < i; j++) {
+        const rd_kafka_message_t *o = w->items[j].m;
+        if (w->items[j].st == IT_REWIND && o->partition == m->partition &&
+            !strcmp(rd_kafka_topic_name(o->rkt), rd_kafka_topic_name(m->rkt)))
+            return 1;
+    }
+    return 0;
+}
+
+/* The turn's deadline (TURN_DEADLINE_MS) passed with events still pending:
+ * rows kept busy past PG_LOCK_TIMEOUT_MS again and again would otherwise
+ * hold the loop for (quick attempts x events x lock timeout): 1,000 events
+ * behind one locked row, ~100 minutes without a poll, long past
+ * max.poll.interval.ms and the liveness limit. No new transaction starts.
+ * An event that failed transiently in a transaction of its own goes to its
+ * next retry topic now, as after its last quick attempt (DESIGN §6); an
+ * event not tried on its own yet is rewound: its partition is read again
+ * from it, in order, next turn, after a poll. Per-key order: what is
+ * rewound keeps its order (and so does everything after it in its
+ * partition, which is rewound too, even a failure already settled, so that
+ * nothing goes to a retry topic and is also read again); what goes to retry
+ * leaves the order as every transient failure does, and the rules do not
+ * depend on it (§4: occurred_at decides). Invariants: nothing is lost (an
+ * offset is stored only past events applied or acknowledged on a retry or
+ * dead-letter topic), nothing is applied twice (event ids). Each turn tries
+ * at least one event on its own (apply_valid), so a batch that only ever
+ * fails as a whole still moves to its retry topics. */
+static void cut_turn(struct worker *w)
+{
+    size_t retry = 0, again = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        struct item *it = &w->items[i];
+        if (it->st != IT_PENDING && it->st != IT_FAILED)
+            continue;
+        if (rewound_before(w, i) || (it->st == IT_PENDING && !it->failed_alone)) {
+            it->st = IT_REWIND;
+            again++;
+        } else if (it->st == IT_PENDING) {
+            it->st = IT_FAILED;
+            it->fail = ROUTE_ERR_TRANSIENT;
+            retry++;
+        }
+    }
+    metrics_counter_add(METRICS_TURN_DEADLINE, "", 1);
+    log_warn("loop turn past its deadline (TURN_DEADLINE_MS=%ld): %zu event(s) to retry, %zu "
+             "read again after the next poll",
+             w->cfg->turn_deadline_ms, retry, again);
+}
+
 /* Applies items one per transaction, after the batch as a whole failed.
- * Returns -1 on an outage (pending items rewound). */
+ * Returns -1 on an outage (pending items rewound), 1 when the turn's
+ * deadline stopped it (after the first item at least), else 0. */
 static int apply_singly(struct worker *w, size_t k)
 {
     for (size_t j = 0; j < k; j++) {
         char err[512];
+        if (j > 0 && past_deadline(w))
+            return 1;
         enum pg_class c = inv_apply(w->pg, &w->inv[j], 1, w->cfg->hold_seconds, err, sizeof(err));
         struct item *it = &w->items[w->inv_idx[j]];
         if (c == PG_OUTAGE) {
@@ -182,27 +245,58 @@ static int apply_singly(struct worker *w, size_t k)
             db_down(w, err);
             return -1;
         }
-        if (c == PG_OK)
+        if (c == PG_OK) {
             take_result(w, j);
-        else if (c == PG_ERROR)
+        } else if (c == PG_ERROR) {
+            w->turn_tried++;
             mark_failed(it, ROUTE_ERR_POISON, "database error: ", err);
-        else
+        } else {
+            w->turn_tried++;
+            it->failed_alone = 1;
             snprintf(it->error, sizeof(it->error), "%s", err);
+        }
     }
     return 0;
 }
 
-/* The newest record timestamp of each source partition in the batch. */
+/* A record timestamp as the watermark may take it: never later than now (a
+ * producer's clock in 2100 must not move it there for good); -1 (none)
+ * reads as now, the time the record was read. */
+static int64_t mark_ms(int64_t ts, int64_t now)
+{
+    return ts < 0 || ts > now ? now : ts;
+}
+
+/* The watermark of each source partition of the batch: the newest
+ * timestamp of its records finished (applied, sent to retry, dead-lettered)
+ * before its first unfinished one (read again), at most now. A record sent
+ * to retry counts: it pinned its partition before it was written
+ * (pin_routed). */
 static size_t batch_marks(struct worker *w)
 {
-    size_t n = 0;
-    for (size_t i = 0; w->role->watermarks && i < w->n; i++) {
-        const rd_kafka_message_t *m = w->items[i].m;
+    static struct inv_mark held[MAX_BATCH_PARTS]; /* partitions with an unfinished record */
+    size_t n = 0, nheld = 0;
+    int64_t now = now_ms();
+    for (size_t i = 0; i < w->n; i++) {
+        const struct item *it = &w->items[i];
+        const rd_kafka_message_t *m = it->m;
         const char *t = rd_kafka_topic_name(m->rkt);
         int64_t ts = rd_kafka_message_timestamp(m, NULL);
-        size_t j = 0;
-        if (route_retry_step(t) || ts < 0)
+        size_t j = 0, h = 0;
+        if (route_retry_step(t))
             continue;
+        while (h < nheld && (held[h].partition != m->partition || strcmp(held[h].topic, t)))
+            h++;
+        if (h < nheld)
+            continue;
+        if (it->st != IT_DONE && it->st != IT_RETRY && it->st != IT_DEAD) {
+            if (nheld < MAX_BATCH_PARTS)
+                held[nheld++] = (struct inv_mark){NULL, t, m->partition, 0};
+            continue;
+        }
+        if (ts < 0)
+            continue;
+        ts = mark_ms(ts, now);
         while (j < n && (w->marks[j].partition != m->partition || strcmp(w->marks[j].topic, t)))
             j++;
         if (j == n && n == MAX_BATCH_PARTS)
@@ -223,20 +317,26 @@ static size_t batch_marks(struct worker *w)
  * per event: ~1,000 where the batch took one. */
 static void apply_valid(struct worker *w)
 {
-    size_t nmarks = batch_marks(w);
-    int whole = 1; /* nothing of the batch committed yet: an attempt is all of it, marks too */
     for (int attempt = 0; attempt < QUICK_ATTEMPTS; attempt++) {
         size_t k = gather(w);
         char err[512];
         if (k == 0)
             return;
+        if (attempt > 0 && past_deadline(w)) {
+            /* at least one event on its own per turn, or a batch failing as
+             * a whole would be rewound turn after turn, forever */
+            if (w->turn_tried == 0 && apply_singly(w, k) < 0)
+                return;
+            cut_turn(w);
+            return;
+        }
         if (attempt > 0) {
             rd_kafka_poll(w->producer, 25 << attempt); /* short pause, serves callbacks */
             metrics_counter_add(METRICS_INPROCESS_RETRIES, "", (double)k);
         }
         int64_t t0 = now_ms();
-        enum pg_class c = inv_apply_marked(w->pg, w->inv, k, w->cfg->hold_seconds, w->marks,
-                                           whole ? nmarks : 0, err, sizeof(err));
+        enum pg_class c = inv_apply_marked(w->pg, w->inv, k, w->cfg->hold_seconds, NULL, 0, err,
+                                           sizeof(err));
         metrics_histogram_observe(METRICS_TRANSACTION, "", (now_ms() - t0) / 1000.0);
         if (c == PG_OUTAGE) {
             rewind_pending(w);
@@ -244,7 +344,6 @@ static void apply_valid(struct worker *w)
             return;
         }
         if (c == PG_OK) {
-            whole = 0;
             for (size_t j = 0; j < k; j++)
                 take_result(w, j);
         } else if (c == PG_TRANSIENT && attempt == 0 &&
@@ -254,8 +353,10 @@ static void apply_valid(struct worker *w)
         } else {
             log_warn("batch of %zu failed (%s: %s); applying one by one", k, pg_class_name(c),
                      err);
-            whole = 0;
-            if (apply_singly(w, k))
+            int r = apply_singly(w, k);
+            if (r > 0)
+                cut_turn(w);
+            if (r)
                 return;
         }
     }
@@ -307,20 +408,95 @@ static int route_item(struct worker *w, struct item *it)
     return 0;
 }
 
+/* The source position and timestamp (at most now) of an item. */
+static struct inv_pos item_pos(const struct item *it, int64_t now)
+{
+    return (struct inv_pos){it->origin.topic, it->origin.partition, it->origin.offset,
+                            mark_ms(it->origin.timestamp, now)};
+}
+
+/* Payments only: before a record is written to a retry topic, its source
+ * partition's watermark is pinned below its timestamp, so the timeout
+ * worker cannot release its hold while it waits there (written first: read
+ * back from the retry topic and applied, it must find the pin to remove).
+ * A dead letter will never apply: its pin goes. Both are keyed by the
+ * source position (x-original-*), so a record retried again keeps the pin
+ * of its first failure. When they cannot be written, the records are not
+ * routed but read again (and the outage reported). */
+static void pin_routed(struct worker *w)
+{
+    size_t np = 0, nu = 0;
+    int64_t now = now_ms();
+    char err[512];
+    if (!w->role->watermarks)
+        return;
+    for (size_t i = 0; i < w->n; i++) {
+        const struct item *it = &w->items[i];
+        if (it->st == IT_RETRY)
+            w->pins[np++] = item_pos(it, now);
+        else if (it->st == IT_DEAD)
+            w->unpins[nu++] = item_pos(it, now);
+    }
+    if (np + nu == 0 ||
+        inv_watermarks(w->pg, w->role->group, w->pins, np, w->unpins, nu, NULL, 0, err,
+                       sizeof(err)) == PG_OK)
+        return;
+    log_error("retry pins of the payment watermark not written: %s; reading %zu record(s) again",
+              err, np + nu);
+    for (size_t i = 0; i < w->n; i++)
+        if (w->items[i].st == IT_RETRY || w->items[i].st == IT_DEAD)
+            w->items[i].st = IT_REWIND;
+    db_down(w, err);
+}
+
+/* Payments only, after routing: removes the pins of the records applied
+ * (read from a retry topic, or again from their source) and advances the
+ * watermarks (batch_marks). If that fails, the applied records are read
+ * again (duplicates then, and their pins go with the next batch): their
+ * offsets must not move past a pin nobody would remove. */
+static void settle_watermarks(struct worker *w)
+{
+    size_t nu = 0, nmarks;
+    int64_t now = now_ms();
+    char err[512];
+    if (!w->role->watermarks)
+        return;
+    for (size_t i = 0; i < w->n; i++) {
+        struct item *it = &w->items[i];
+        if (it->st != IT_DONE)
+            continue;
+        route_origin_of(it->m, (int)w->cfg->n_retry, now, &it->origin);
+        w->unpins[nu++] = item_pos(it, now);
+    }
+    nmarks = batch_marks(w);
+    if (nu + nmarks == 0 ||
+        inv_watermarks(w->pg, w->role->group, NULL, 0, w->unpins, nu, w->marks, nmarks, err,
+                       sizeof(err)) == PG_OK)
+        return;
+    for (size_t i = 0; i < w->n; i++)
+        if (w->items[i].st == IT_DONE)
+            w->items[i].st = IT_REWIND;
+    if (!(w->verdict & BATCH_DB_DOWN))
+        log_error("payment watermark not advanced: %s; reading %zu applied record(s) again", err,
+                  nu);
+    db_down(w, err);
+}
+
 /* Writes retry and dead-letter records and waits for the broker to
  * acknowledge them: only then may the source offsets be stored. */
 static void write_routed(struct worker *w)
 {
     size_t queued = 0;
+    for (size_t i = 0; i < w->n; i++)
+        if (w->items[i].st == IT_FAILED)
+            decide(w, &w->items[i]);
+    pin_routed(w);
     for (size_t i = 0; i < w->n; i++) {
         struct item *it = &w->items[i];
-        if (it->st != IT_FAILED)
-            continue;
-        decide(w, it);
-        if (route_item(w, it) == 0)
+        if ((it->st == IT_RETRY || it->st == IT_DEAD) && route_item(w, it) == 0)
             queued++;
     }
-    if (queued && rd_kafka_flush(w->producer, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (queued && rd_kafka_flush(w->producer, ROUTE_FLUSH_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         /* undelivered records report back as purged, then items may go */
         rd_kafka_purge(w->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_flush(w->producer, 1000);
@@ -503,6 +679,8 @@ int batch_run(struct worker *w)
     memset(w->phase_ms, 0, sizeof(w->phase_ms));
     w->verdict = BATCH_OK;
     w->verdict_why[0] = '\0';
+    w->turn_deadline_ms = t + w->cfg->turn_deadline_ms;
+    w->turn_tried = 0;
     if (collect(w))
         return BATCH_FATAL;
     ph[0] = now_ms() - t;
@@ -521,10 +699,13 @@ int batch_run(struct worker *w)
     write_routed(w);
     ph[2] = now_ms() - t;
     t = now_ms();
+    settle_watermarks(w);
+    ph[4] = now_ms() - t;
+    t = now_ms();
     finish(w);
     ph[3] = now_ms() - t;
     t = now_ms();
     mark_caught_up(w);
-    ph[4] = now_ms() - t;
+    ph[4] += now_ms() - t;
     return w->verdict;
 }

@@ -36,6 +36,7 @@ static const struct cfg_entry entries[] = {
     {"BATCH_MAX", T_LONG, "1000", 1, 10000, OFF(batch_max)},
     {"PG_LOCK_TIMEOUT_MS", T_LONG, "2000", 1, 600000, OFF(lock_timeout_ms)},
     {"PG_STATEMENT_TIMEOUT_MS", T_LONG, "30000", 1, 3600000, OFF(statement_timeout_ms)},
+    {"TURN_DEADLINE_MS", T_LONG, "15000", 100, 45000, OFF(turn_deadline_ms)},
     {"PAYMENT_LAG_ALERT_SECONDS", T_LONG, "60", 1, 86400, OFF(payment_lag_alert_s)},
 };
 
@@ -391,12 +392,14 @@ void cfg_log(const struct cfg *c, const char *const *environ_vars)
     log_info("config: KAFKA_BROKERS=%s DATABASE_URL=%s ALERT_WEBHOOK_URL=%s "
              "ALERT_WEBHOOK_SECRET=%s ALERT_WEBHOOK_AUTHORIZATION=%s ALERT_INCLUDE_PAYLOAD=%s "
              "RESERVATION_HOLD_SECONDS=%ld RETRY_BACKOFF_SECONDS=%s HTTP_PORT=%ld BATCH_MAX=%ld "
-             "PG_LOCK_TIMEOUT_MS=%ld PG_STATEMENT_TIMEOUT_MS=%ld PAYMENT_LAG_ALERT_SECONDS=%ld",
+             "PG_LOCK_TIMEOUT_MS=%ld PG_STATEMENT_TIMEOUT_MS=%ld TURN_DEADLINE_MS=%ld "
+             "PAYMENT_LAG_ALERT_SECONDS=%ld",
              c->kafka_brokers, db, hook[0] ? hook : "(unset: alerts logged only)",
              c->alert_webhook_secret[0] ? "***" : "(unset: requests unsigned)",
              c->alert_webhook_authorization[0] ? "***" : "(unset)",
              c->alert_include_payload ? "true" : "false", c->hold_seconds, steps, c->http_port,
-             c->batch_max, c->lock_timeout_ms, c->statement_timeout_ms, c->payment_lag_alert_s);
+             c->batch_max, c->lock_timeout_ms, c->statement_timeout_ms, c->turn_deadline_ms,
+             c->payment_lag_alert_s);
     for (const char *const *e = environ_vars; e && *e; e++) {
         if (strncmp(*e, "RDKAFKA_", 8) != 0)
             continue;

@@ -25,6 +25,7 @@ struct cfg {
     long batch_max;    /* BATCH_MAX: events per database transaction */
     long lock_timeout_ms; /* PG_LOCK_TIMEOUT_MS */
     long statement_timeout_ms; /* PG_STATEMENT_TIMEOUT_MS */
+    long turn_deadline_ms;     /* TURN_DEADLINE_MS: no new transaction after this much of a turn */
     long payment_lag_alert_s;  /* PAYMENT_LAG_ALERT_SECONDS (timeout-worker) */
 };
 

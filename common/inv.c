@@ -15,6 +15,10 @@ const struct pg_stmt inv_stmts[] = {
      NPARAMS},
     {"sf_lock", "SELECT sf_lock_batch($1::text[], $2::text[], $3::text[])", 3},
     {"sf_mark", "SELECT sf_watermark($1, $2, $3::integer, $4::bigint)", 4},
+    {"sf_marks",
+     "SELECT sf_watermarks($1, $2::text[], $3::integer[], $4::bigint[], $5::bigint[], "
+     "$6::text[], $7::integer[], $8::bigint[], $9::text[], $10::integer[], $11::bigint[])",
+     11},
 };
 const size_t inv_nstmts = sizeof(inv_stmts) / sizeof(inv_stmts[0]);
 
@@ -312,6 +316,50 @@ enum pg_class inv_mark(struct pg *p, const struct inv_mark *marks, size_t nmarks
     if (!c)
         snprintf(err, errlen, "not connected");
     return c ? PG_OK : PG_OUTAGE;
+}
+
+enum pg_class inv_watermarks(struct pg *p, const char *group, const struct inv_pos *pins,
+                             size_t npins, const struct inv_pos *unpins, size_t nunpins,
+                             const struct inv_mark *marks, size_t nmarks, char *err, size_t errlen)
+{
+    struct arr a[10] = {0};
+    const char *v[11] = {group};
+    enum pg_class cls = PG_ERROR;
+    PGconn *c = pg_conn(p);
+    for (size_t i = 0; i < npins; i++) {
+        arr_text(&a[0], pins[i].topic);
+        arr_int(&a[1], pins[i].partition);
+        arr_int(&a[2], pins[i].offset);
+        arr_int(&a[3], pins[i].ms);
+    }
+    for (size_t i = 0; i < nunpins; i++) {
+        arr_text(&a[4], unpins[i].topic);
+        arr_int(&a[5], unpins[i].partition);
+        arr_int(&a[6], unpins[i].offset);
+    }
+    for (size_t i = 0; i < nmarks; i++) {
+        arr_text(&a[7], marks[i].topic);
+        arr_int(&a[8], marks[i].partition);
+        arr_int(&a[9], marks[i].ms);
+    }
+    int oom = 0;
+    for (int k = 0; k < 10; k++)
+        oom |= !(v[k + 1] = arr_end(&a[k]));
+    if (!c) {
+        snprintf(err, errlen, "not connected");
+        cls = PG_OUTAGE;
+    } else if (oom) {
+        snprintf(err, errlen, "out of memory");
+    } else {
+        PGresult *r = PQexecPrepared(c, "sf_marks", 11, v, NULL, NULL, 0);
+        cls = PQresultStatus(r) == PGRES_TUPLES_OK ? PG_OK : pg_classify(c, r);
+        if (cls != PG_OK)
+            pg_errline(c, r, err, errlen);
+        PQclear(r);
+    }
+    for (int k = 0; k < 10; k++)
+        free(a[k].s);
+    return cls;
 }
 
 static enum pg_class apply_batch(struct pg *p, struct inv_item *items, size_t n,

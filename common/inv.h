@@ -32,12 +32,22 @@ struct inv_item {
     char detail[256];     /* e.g. "reserved", or the poison/transient reason */
 };
 
-/* "Every record of this partition up to timestamp ms has been read": a
- * payment consumer's watermark, written in the same transaction. */
+/* "Every record of this partition up to timestamp ms has been finished": a
+ * payment consumer's watermark (inv_watermarks, after each batch). */
 struct inv_mark {
     const char *group;
     const char *topic;
     int32_t partition;
+    int64_t ms;
+};
+
+/* A record's source position (topic, partition, offset) and its record
+ * timestamp ms: a payment sent to retry pins its partition's watermark
+ * below ms until it is applied or dead-lettered (schemas/sql/008). */
+struct inv_pos {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
     int64_t ms;
 };
 
@@ -53,13 +63,25 @@ extern const size_t inv_nstmts;
 enum pg_class inv_apply(struct pg *p, struct inv_item *items, size_t n, long default_hold,
                         char *err, size_t errlen);
 
-/* Applies a batch (set-based where it can when n > 1), also advancing the watermarks
- * marks[0..nmarks) in the transaction. Results as inv_apply; on PG_ERROR, or
- * a PG_TRANSIENT that repeats, apply the items one by one to find the culprit
- * (batch.c, apply_valid). */
+/* Applies a batch (set-based where it can when n > 1), also advancing the
+ * watermarks marks[0..nmarks) in the transaction (the workers pass none:
+ * batch.c writes them after routing, once it knows which records went to
+ * retry). Results as inv_apply; on PG_ERROR, or a PG_TRANSIENT that
+ * repeats, apply the items one by one to find the culprit (batch.c,
+ * apply_valid). */
 enum pg_class inv_apply_marked(struct pg *p, struct inv_item *items, size_t n, long default_hold,
                                const struct inv_mark *marks, size_t nmarks, char *err,
                                size_t errlen);
+
+/* In one statement of group: pins pins[0..npins) (records about to go to a
+ * retry topic; a pin that exists stays as it is), removes the pins of
+ * unpins[0..nunpins) (applied or dead-lettered; ms unused), then advances
+ * marks[0..nmarks), each to at most now and below its partition's oldest
+ * pin. PG_OK, or the class of the failure with err. */
+enum pg_class inv_watermarks(struct pg *p, const char *group, const struct inv_pos *pins,
+                             size_t npins, const struct inv_pos *unpins, size_t nunpins,
+                             const struct inv_mark *marks, size_t nmarks, char *err,
+                             size_t errlen);
 
 /* Advances watermarks on their own (autocommit). */
 enum pg_class inv_mark(struct pg *p, const struct inv_mark *marks, size_t nmarks, char *err,

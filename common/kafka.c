@@ -186,6 +186,7 @@ rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group, const cha
         {"auto.offset.reset", "earliest"},
         {"enable.partition.eof", "false"},
         {"session.timeout.ms", "10000"},
+        {"max.poll.interval.ms", KAFKA_MAX_POLL_INTERVAL_MS},
         {"heartbeat.interval.ms", "1000"},
         {"queued.max.messages.kbytes", "16384"},
         {"fetch.wait.max.ms", "100"},

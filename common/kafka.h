@@ -40,6 +40,16 @@ int kafka_prop_scope(const char *name);
  * -1 if name has no RDKAFKA_ prefix or does not fit. */
 int kafka_env_to_prop(const char *name, char *out, size_t outlen);
 
+/* max.poll.interval.ms of every consumer unless RDKAFKA_MAX_POLL_INTERVAL_MS
+ * says otherwise: the longest a loop turn may keep the consumer from
+ * polling before it leaves its group. A worker's turn is bounded by
+ * TURN_DEADLINE_MS + one statement (PG_STATEMENT_TIMEOUT_MS) + the
+ * retry/DLQ flush (30 s): 75 s with the defaults. 120 s is above that, and
+ * a loop stuck for good has failed liveness (60 s without a beat) well
+ * before its partitions go to another consumer (librdkafka's own default,
+ * 300 s, would keep them idle for five minutes). */
+#define KAFKA_MAX_POLL_INTERVAL_MS "120000"
+
 /* Creates a high-level consumer in group `group`, with offsets stored only
  * by the application (enable.auto.offset.store=false) and auto-committed.
  * Returns NULL with one line in err. */

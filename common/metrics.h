@@ -58,6 +58,9 @@ enum metrics_type { METRICS_COUNTER = 0, METRICS_GAUGE, METRICS_HISTOGRAM };
 #define METRICS_DEAD_LETTERS "stockflow_dead_letters_total"
 /* counter: quick in-process retries of a transient failure */
 #define METRICS_INPROCESS_RETRIES "stockflow_inprocess_retries_total"
+/* counter: loop turns cut short by their deadline (TURN_DEADLINE_MS): what
+ * was left of the batch was sent to retry or read again */
+#define METRICS_TURN_DEADLINE "stockflow_turn_deadline_cutoffs_total"
 /* gauge: outbox rows not yet acknowledged by the broker */
 #define METRICS_OUTBOX_BACKLOG "stockflow_outbox_backlog"
 /* gauge: age in seconds of the oldest unpublished outbox row, 0 when none */

@@ -277,6 +277,8 @@ static void worker_free(struct worker *w)
     free(w->items);
     free(w->inv);
     free(w->inv_idx);
+    free(w->pins);
+    free(w->unpins);
 }
 
 static int worker_init(struct worker *w, const struct worker_role *role, const struct cfg *cfg)
@@ -293,7 +295,9 @@ static int worker_init(struct worker *w, const struct worker_role *role, const s
     w->items = calloc(bm, sizeof(*w->items));
     w->inv = calloc(bm, sizeof(*w->inv));
     w->inv_idx = calloc(bm, sizeof(*w->inv_idx));
-    if (!w->items || !w->inv || !w->inv_idx)
+    w->pins = calloc(bm, sizeof(*w->pins));
+    w->unpins = calloc(bm, sizeof(*w->unpins));
+    if (!w->items || !w->inv || !w->inv_idx || !w->pins || !w->unpins)
         return log_error("out of memory"), -1;
     if (evt_validator_new(&w->val, err, sizeof(err)))
         return log_error("schemas: %s", err), -1;
@@ -504,12 +508,41 @@ static void usage(const struct worker_role *r, FILE *f)
             "                            also stops at 8 MiB of records)\n"
             "  PG_LOCK_TIMEOUT_MS        lock timeout per statement (default 2000)\n"
             "  PG_STATEMENT_TIMEOUT_MS   statement timeout (default 30000)\n"
+            "  TURN_DEADLINE_MS          no new transaction after this much of a loop turn; the\n"
+            "                            rest of the batch goes to retry or is read again\n"
+            "                            (default 15000; 100..45000)\n"
             "  PAYMENT_LAG_ALERT_SECONDS timeout-worker: alert when payments lag more (default 60)\n"
-            "  RDKAFKA_<NAME>            any librdkafka property, e.g. RDKAFKA_SESSION_TIMEOUT_MS\n"
+            "  RDKAFKA_<NAME>            any librdkafka property, e.g.\n"
+            "                            RDKAFKA_SESSION_TIMEOUT_MS; max.poll.interval.ms\n"
+            "                            defaults to %s and must exceed\n"
+            "                            TURN_DEADLINE_MS + PG_STATEMENT_TIMEOUT_MS + 30000\n"
             "Logs are JSON lines on stderr. SIGTERM or SIGINT stops after the batch in\n"
             "flight, with offsets committed; a second signal exits at once.\n"
             "Exit codes: 0 clean stop, 1 runtime failure, 2 bad usage or configuration.\n",
-            r->name, r->summary, r->group, r->http_port);
+            r->name, r->summary, r->group, r->http_port, KAFKA_MAX_POLL_INTERVAL_MS);
+}
+
+/* A loop turn ends within TURN_DEADLINE_MS, then one statement that was
+ * already running (PG_STATEMENT_TIMEOUT_MS at most), then the retry/DLQ
+ * flush (ROUTE_FLUSH_MS at most). That must fit in max.poll.interval.ms, or
+ * a slow turn makes the consumer leave its group in the middle of a batch. */
+static int check_turn_budget(const struct cfg *c, const rd_kafka_conf_t *conf, char *err,
+                             size_t errlen)
+{
+    char v[32];
+    size_t n = sizeof(v);
+    long poll_ms = 0;
+    if (rd_kafka_conf_get(conf, "max.poll.interval.ms", v, &n) == RD_KAFKA_CONF_OK)
+        poll_ms = strtol(v, NULL, 10);
+    long turn = c->turn_deadline_ms + c->statement_timeout_ms + ROUTE_FLUSH_MS;
+    if (poll_ms >= turn)
+        return 0;
+    snprintf(err, errlen,
+             "invalid configuration: TURN_DEADLINE_MS=%ld: a loop turn may last %ld ms "
+             "(TURN_DEADLINE_MS + PG_STATEMENT_TIMEOUT_MS=%ld + %d ms of retry/DLQ writes), "
+             "more than max.poll.interval.ms=%ld (RDKAFKA_MAX_POLL_INTERVAL_MS)",
+             c->turn_deadline_ms, turn, c->statement_timeout_ms, ROUTE_FLUSH_MS, poll_ms);
+    return -1;
 }
 
 static const char *env_get(const char *name)
@@ -541,9 +574,12 @@ int worker_main(const struct worker_role *role, int argc, char **argv)
         return 2;
     }
     /* librdkafka properties are checked before anything connects */
-    rd_kafka_conf_t *probe = kafka_conf_new(cfg.kafka_brokers, NULL, 0,
+    const struct kafka_prop poll = {"max.poll.interval.ms", KAFKA_MAX_POLL_INTERVAL_MS};
+    rd_kafka_conf_t *probe = kafka_conf_new(cfg.kafka_brokers, &poll, 1,
                                             (const char *const *)environ, err, sizeof(err));
-    if (!probe) {
+    if (!probe || (!role->run && check_turn_budget(&cfg, probe, err, sizeof(err)))) {
+        if (probe)
+            rd_kafka_conf_destroy(probe);
         fprintf(stderr, "%s: %s\n", role->name, err);
         return 2;
     }

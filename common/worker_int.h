@@ -31,6 +31,7 @@
 #define BATCH_BYTES_MAX (8u << 20)
 #define OUTAGE_ALERT_MS 30000 /* DESIGN §6: one alert after 30 s */
 #define OUTAGE_CONTINUES_MS 5000 /* failing again this soon after resuming: same outage */
+#define ROUTE_FLUSH_MS 30000 /* the longest wait for retry/DLQ writes to be acknowledged */
 #define IDLE_MARK_MS 100 /* how often an idle payment consumer says it is caught up */
 
 enum item_state {
@@ -55,6 +56,7 @@ struct item {
     char error[512];
     int64_t not_before_ms; /* IT_WAIT: when to resume */
     int dr; /* retry / dead letter delivery: 0 pending, 1 acknowledged, -1 failed */
+    int failed_alone; /* failed transiently in a transaction of its own this turn */
 };
 
 /* A retry partition paused until its head record is due. */
@@ -82,11 +84,14 @@ struct worker {
     int64_t phase_ms[5];  /* last batch_run: collect, apply, routed, finish, marks */
     size_t phase_n;       /* events of that batch */
     struct inv_mark marks[MAX_BATCH_PARTS];
+    struct inv_pos *pins, *unpins; /* BATCH_MAX each: watermark pins to write, to remove */
     struct waiting waits[MAX_BATCH_PARTS];
     size_t nwaits;
     struct outbox *outbox;
     int outage_alerted;
     int alert_now; /* raise the outage alert at once (a retry or DLQ write failed) */
+    int64_t turn_deadline_ms; /* no new transaction after this (TURN_DEADLINE_MS) */
+    size_t turn_tried;      /* events with a result of their own this turn */
     int verdict;            /* of the batch in flight: enum batch_verdict bits */
     char verdict_why[512];  /* BATCH_DB_DOWN: the first database error */
     char outage_why[256];   /* the current error, for /readyz and the alert */

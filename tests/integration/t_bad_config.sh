@@ -40,6 +40,10 @@ CASES=(
   'BATCH_MAX=ten'
   'PG_LOCK_TIMEOUT_MS=abc'
   'PG_STATEMENT_TIMEOUT_MS=-1'
+  'TURN_DEADLINE_MS=50'
+  'TURN_DEADLINE_MS=60000'
+  # a turn (15 s + a 30 s statement + 30 s of retry/DLQ writes) longer than max.poll.interval.ms
+  'RDKAFKA_MAX_POLL_INTERVAL_MS=40000'
   'RDKAFKA_NO_SUCH_PROPERTY=1'
   'RDKAFKA_SESSION_TIMEOUT_MS=abc'
   # secrets (hunter2) in bad values: never on stderr
