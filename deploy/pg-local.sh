@@ -12,7 +12,9 @@
 # Environment: PGPORT_WANTED (port to use; default: the last one if still
 # free, else any free port), PG_LOCAL_FAST=1 (fsync, synchronous_commit,
 # full_page_writes off: fast, but a crash may corrupt the cluster),
-# PG_BINDIR (default /usr/lib/postgresql/15/bin).
+# PG_BINDIR (default /usr/lib/postgresql/15/bin), PG_LOCAL_SSL_CERT and
+# PG_LOCAL_SSL_KEY (PEM files: copied to DIR/ssl at each start, ssl = on;
+# clients then connect over TLS, e.g. with sslmode=verify-full).
 # PostgreSQL refuses to run as root: as root the cluster runs as the
 # postgres user, so DIR must be reachable by it (e.g. under /tmp).
 set -euo pipefail
@@ -27,7 +29,7 @@ die() {
 }
 
 usage() {
-  sed -n '2,17s/^# \{0,1\}//p' "$0"
+  sed -n '2,19s/^# \{0,1\}//p' "$0"
 }
 
 check_env() {
@@ -35,6 +37,24 @@ check_env() {
   if [[ -n $p ]] && { [[ ! $p =~ ^[1-9][0-9]{0,4}$ ]] || ((p > 65535)); }; then
     die "PGPORT_WANTED='$p' is not a port number (1..65535)"
   fi
+}
+
+check_ssl() {
+  local c=${PG_LOCAL_SSL_CERT:-} k=${PG_LOCAL_SSL_KEY:-}
+  [[ -z $c && -z $k ]] && return 0
+  [[ -n $c && -n $k ]] || die "PG_LOCAL_SSL_CERT and PG_LOCAL_SSL_KEY go together (one is unset)"
+  [[ -r $c ]] || die "PG_LOCAL_SSL_CERT='$c': no such readable file"
+  [[ -r $k ]] || die "PG_LOCAL_SSL_KEY='$k': no such readable file"
+}
+
+# Copies the server certificate and key where the server can read them
+# (the key owned by the cluster owner, mode 0600, as PostgreSQL demands).
+install_ssl() {
+  [[ -n ${PG_LOCAL_SSL_CERT:-} ]] || return 0
+  as_db mkdir -p "$dir/ssl"
+  as_db tee "$dir/ssl/server.crt" <"$PG_LOCAL_SSL_CERT" >/dev/null
+  as_db tee "$dir/ssl/server.key" <"$PG_LOCAL_SSL_KEY" >/dev/null
+  as_db chmod 600 "$dir/ssl/server.key"
 }
 
 check_bins() {
@@ -148,6 +168,11 @@ write_conf() {
     echo "unix_socket_directories = $(conf_quote "$sock")"
     echo "max_connections = 200"
     echo "logging_collector = off"
+    if [[ -n ${PG_LOCAL_SSL_CERT:-} ]]; then
+      echo "ssl = on"
+      echo "ssl_cert_file = $(conf_quote "$dir/ssl/server.crt")"
+      echo "ssl_key_file = $(conf_quote "$dir/ssl/server.key")"
+    fi
     if [[ ${PG_LOCAL_FAST:-0} == 1 ]]; then
       echo "fsync = off"
       echo "synchronous_commit = off"
@@ -161,6 +186,7 @@ start_server() {
   local sockfile="$sock/.s.PGSQL.$port" before
   ((${#sockfile} < 108)) || die "socket path $sockfile is too long (max 107 bytes): use a shorter DIR"
   as_db mkdir -p "$sock"
+  install_ssl
   write_conf
   before=0
   [[ -f $log ]] && before=$(wc -l <"$log")
@@ -263,6 +289,7 @@ main() {
     return 2
   fi
   check_env
+  check_ssl
   check_bins
   set_paths "$2"
   "cmd_$1"

@@ -11,7 +11,7 @@ static const struct {
     int (*run)(const struct cfg *c, int argc, char **argv);
     const char *help;
 } commands[] = {
-    {"migrate", cmd_migrate, "apply schemas/sql migrations (safe twice and concurrently)"},
+    {"migrate", cmd_migrate, "apply schemas/sql migrations, grant the workers' role (safe twice)"},
     {"lag", cmd_lag, "consumer lag per group and partition; --wait SECONDS until caught up"},
     {"topics", cmd_topics, "topics apply: create or fix the DESIGN topics (Admin API); --dry-run"},
     {"dlq", cmd_dlq, "dead letters: list TOPIC, show TOPIC P:O, redrive TOPIC"},

@@ -11,4 +11,9 @@ struct migration {
 extern const struct migration migrations[];
 extern const unsigned n_migrations;
 
+/* schemas/worker_role.sql: creates the workers' role (named by the setting
+ * stockflow.worker_role) if missing and grants it exactly what the workers
+ * need; run after the migrations, every time. */
+extern const char worker_role_sql[];
+
 #endif

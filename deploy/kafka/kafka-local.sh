@@ -27,7 +27,10 @@
 # DIR/server.properties, DIR/env, DIR/pid. KAFKA_SASL_USERS="name:password"
 # (comma-separated) adds a SASL_PLAINTEXT listener with SCRAM-SHA-256,
 # SCRAM-SHA-512 and PLAIN for those users, on the first start; its address
-# is KAFKA_SASL_BROKERS in DIR/env. Needs a JDK 17 and kcat.
+# is KAFKA_SASL_BROKERS in DIR/env. KAFKA_SSL_CERT and KAFKA_SSL_KEY (PEM
+# files, the key unencrypted PKCS#8) add an SSL listener with that
+# certificate (a PEM keystore), on the first start; its address is
+# KAFKA_SSL_BROKERS in DIR/env. Needs a JDK 17 and kcat.
 set -euo pipefail
 
 readonly prog=kafka-local.sh
@@ -39,7 +42,7 @@ die() {
 }
 
 usage() {
-  sed -n '2,30s/^# \{0,1\}//p' "$0"
+  sed -n '2,33s/^# \{0,1\}//p' "$0"
 }
 
 free_port() {
@@ -66,6 +69,14 @@ heap() {
 
 broker_port() { sed -n 's/^advertised.listeners=PLAINTEXT:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$1/server.properties"; }
 sasl_port() { sed -n 's/^advertised.listeners=.*SASL_PLAINTEXT:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$1/server.properties"; }
+ssl_port() { sed -n 's/^advertised.listeners=.*,SSL:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$1/server.properties"; }
+
+# pem_prop NAME FILE: a server property whose value is a PEM file, one line
+# per PEM line joined by properties-file continuations (KIP-651's format).
+pem_prop() {
+  printf '%s=' "$1"
+  sed -e '/^[[:space:]]*$/d' -e 's/$/ \\/' "$2" | sed '$ s/ \\$//'
+}
 
 running_pid() { # DIR: prints the broker's pid when it runs
   local pid
@@ -77,7 +88,7 @@ running_pid() { # DIR: prints the broker's pid when it runs
 
 # First start: server.properties and a formatted log folder.
 init_dir() {
-  local dir=$1 bport cport sport='' cid listeners advertised
+  local dir=$1 bport cport sport='' tport='' cid listeners advertised
   local -a scram=() users=()
   mkdir -p "$dir/data"
   bport=${KAFKA_PORT_WANTED:-$(free_port)}
@@ -98,6 +109,15 @@ init_dir() {
         --add-scram "SCRAM-SHA-512=[name=${BASH_REMATCH[1]},password=${BASH_REMATCH[2]}]")
     done
   fi
+  if [[ -n ${KAFKA_SSL_CERT:-}${KAFKA_SSL_KEY:-} ]]; then
+    [[ -r ${KAFKA_SSL_CERT:-} ]] || die "KAFKA_SSL_CERT='${KAFKA_SSL_CERT:-}' is not a readable file"
+    [[ -r ${KAFKA_SSL_KEY:-} ]] || die "KAFKA_SSL_KEY='${KAFKA_SSL_KEY:-}' is not a readable file"
+    grep -q -- '-----BEGIN PRIVATE KEY-----' "$KAFKA_SSL_KEY" ||
+      die "KAFKA_SSL_KEY='$KAFKA_SSL_KEY' is not an unencrypted PKCS#8 PEM key (openssl pkcs8 -topk8 -nocrypt converts one)"
+    tport=$(free_port)
+    listeners+=,SSL://127.0.0.1:$tport
+    advertised+=,SSL://127.0.0.1:$tport
+  fi
   cat >"$dir/server.properties" <<PROPS
 # written by $prog for a single-node local broker
 process.roles=broker,controller
@@ -106,7 +126,7 @@ controller.quorum.voters=1@127.0.0.1:$cport
 listeners=$listeners
 advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/data
 auto.create.topics.enable=false
@@ -132,6 +152,13 @@ listener.name.sasl_plaintext.plain.sasl.jaas.config=$plain;
 listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 PROPS
+  fi
+  if [[ -n $tport ]]; then
+    {
+      echo "listener.name.ssl.ssl.keystore.type=PEM"
+      pem_prop listener.name.ssl.ssl.keystore.certificate.chain "$KAFKA_SSL_CERT"
+      pem_prop listener.name.ssl.ssl.keystore.key "$KAFKA_SSL_KEY"
+    } >>"$dir/server.properties"
   fi
   if [[ -n ${KAFKA_LOCAL_PROPERTIES:-} ]]; then
     [[ -r $KAFKA_LOCAL_PROPERTIES ]] || die "KAFKA_LOCAL_PROPERTIES='$KAFKA_LOCAL_PROPERTIES' is not a readable file"
@@ -191,6 +218,7 @@ start() {
   fi
   printf 'KAFKA_BROKERS=%s\n' "$addr" >"$dir/env"
   [[ -z $(sasl_port "$dir") ]] || printf 'KAFKA_SASL_BROKERS=127.0.0.1:%s\n' "$(sasl_port "$dir")" >>"$dir/env"
+  [[ -z $(ssl_port "$dir") ]] || printf 'KAFKA_SSL_BROKERS=127.0.0.1:%s\n' "$(ssl_port "$dir")" >>"$dir/env"
   echo "KAFKA_BROKERS=$addr"
 }
 

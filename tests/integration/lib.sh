@@ -38,6 +38,7 @@ SF_OTHERS=()         # pids of brokers still to stop
 declare -A SF_NAME=() # pid -> name (for messages)
 declare -A SF_LOG=()  # pid -> log file
 SF_DBS=()            # databases to drop
+SF_ROLES=()          # PostgreSQL roles to drop (after the databases)
 SF_ADMIN_URL=''
 SF_OWN_PG=0
 SF_NPROC=0
@@ -188,6 +189,10 @@ sf_cleanup() {
         -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 ||
         note "warning: could not drop database $db"
     done
+    for db in "${SF_ROLES[@]}"; do
+      psql "$SF_ADMIN_URL" -Xq -v ON_ERROR_STOP=1 -c "DROP ROLE IF EXISTS \"$db\"" >/dev/null 2>&1 ||
+        note "warning: could not drop role $db"
+    done
   fi
   ((SF_OWN_PG == 0)) || sf_stop_own_pg
   if [[ ${SF_KEEP_TMP:-0} == 1 ]]; then
@@ -237,6 +242,19 @@ new_db() {
     DATABASE_URL="${base%/*}/$name$query"
   fi
   export DATABASE_URL
+}
+
+# url_with URL KEY=VALUE...: URL (URL form) with connection parameters added
+# as query parameters, which win over the URL's own (user=app, host=...).
+url_with() {
+  local url=$1 kv sep='?'
+  shift
+  [[ $url == *\?* ]] && sep='&'
+  for kv in "$@"; do
+    url+="$sep$kv"
+    sep='&'
+  done
+  printf '%s\n' "$url"
 }
 
 # psql_q SQL [psql args...]: unaligned, tuples only, stops on error.

@@ -205,6 +205,28 @@ def cmd_rules(a):
     cell("r3-cancel-read-after-commit", "refund_required", [("O", C, 0), ("P", PS, 2), ("OF", X, 1)])
     cell("r3-cancel-fail-paid", "refund_required",
          [("O", C, 0), ("O", X, 1), ("P", PF, 2), ("P", PS, 3)])
+    # two payments around a cancellation (what only t_interleavings caught
+    # before): the latest payment decides. Paid 1 s and 3 s, cancelled 2 s
+    # after the order: the payment after the cancellation refunds the order,
+    # and the goods the first payment took go back to stock, whatever order
+    # the events are read in. Run A reads O, P, OF, PF; run B P, O, PF, OF;
+    # the read order of each run is in the comment.
+    cell("pcp-in-time-order", "refund_required",             # A: PS1 X2 PS3; B: PS1 PS3 X2
+         [("O", C, 0), ("P", PS, 1), ("OF", X, 2), ("PF", PS, 3)])
+    cell("pcp-later-payment-first", "refund_required",       # A: PS3 X2 PS1; B: PS3 PS1 X2
+         [("O", C, 0), ("P", PS, 3), ("OF", X, 2), ("PF", PS, 1)])
+    cell("pcp-cancel-first", "refund_required",              # A: X2 PS1 PS3; B: PS1 X2 PS3
+         [("O", C, 0), ("O", X, 2), ("P", PS, 1), ("PF", PS, 3)])
+    cell("pcp-cancel-last", "refund_required",               # A: PS1 PS3 X2; B: PS1 PS3 X2
+         [("O", C, 0), ("P", PS, 1), ("P", PS, 3), ("OF", X, 2)])
+    cell("pcp-cancel-then-later-first", "refund_required",   # A: X2 PS3 PS1; B: PS3 X2 PS1
+         [("O", C, 0), ("O", X, 2), ("P", PS, 3), ("PF", PS, 1)])
+    # ... but a failure after the cancellation is no payment: the first
+    # payment stands, and so do two payments before the cancellation
+    cell("pcf-failure-after-cancel", "committed",            # A: PS1 X2 PF3; B: PS1 PF3 X2
+         [("O", C, 0), ("P", PS, 1), ("OF", X, 2), ("PF", PF, 3)])
+    cell("ppc-both-before-cancel", "committed",              # A: PS2 PS1 X3; B: PS2 PS1 X3
+         [("O", C, 0), ("P", PS, 2), ("P", PS, 1), ("OF", X, 3)])
     # rule 4: payment.failed releases; a later success applies rule 2
     cell("r4-failed", "payment_failed", [("O", C, 0), ("P", PF, 1)])
     cell("r4-failed-twice", "payment_failed", [("O", C, 0), ("P", PF, 1), ("P", PF, 2)])
