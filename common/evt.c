@@ -26,6 +26,8 @@ static const char *const type_names[EVT__COUNT] = {
     [EVT_ORDER_CREATED] = "order.created",         [EVT_ORDER_CANCELLED] = "order.cancelled",
     [EVT_PAYMENT_SUCCEEDED] = "payment.succeeded", [EVT_PAYMENT_FAILED] = "payment.failed",
     [EVT_STOCK_RECEIVED] = "stock.received",       [EVT_STOCK_ADJUSTED] = "stock.adjusted",
+    [EVT_SKU_CONFIGURED] = "sku.configured",       [EVT_PROMOTION_ENDED] = "promotion.ended",
+    [EVT_PROMOTION_ALLOCATED] = "promotion.allocated",
 };
 
 const char *evt_type_name(enum evt_type t)
@@ -284,7 +286,7 @@ static yajl_val get(yajl_val o, const char *key)
     return NULL;
 }
 
-enum fkind { F_END, F_STR, F_INT, F_INFO };
+enum fkind { F_END, F_STR, F_INT, F_INFO, F_NUM };
 
 struct field {
     enum fkind kind;
@@ -305,17 +307,29 @@ struct field {
     {                                                                                              \
         F_INT, #f, offsetof(struct evt, f)                                                         \
     }
+/* a JSON number kept as written (exact decimal) */
+#define NUM(f)                                                                                     \
+    {                                                                                              \
+        F_NUM, #f, offsetof(struct evt, f)                                                         \
+    }
 
 /* Which fields each type carries into struct evt (what is valid is the
  * schema's business: absent optional fields stay 0 / NULL). Each row ends
  * with a zeroed F_END entry: keep the bound one above the longest row. */
-static const struct field fields[EVT__COUNT][6] = {
-    [EVT_ORDER_CREATED] = {STR(event_id), STR(occurred_at), STR(order_id), INT(hold_seconds)},
+static const struct field fields[EVT__COUNT][8] = {
+    [EVT_ORDER_CREATED] = {STR(event_id), STR(occurred_at), STR(order_id), INT(hold_seconds),
+                           STR(promo_id)},
     [EVT_ORDER_CANCELLED] = {STR(event_id), STR(occurred_at), STR(order_id)},
     [EVT_PAYMENT_SUCCEEDED] = {STR(event_id), STR(occurred_at), STR(order_id)},
     [EVT_PAYMENT_FAILED] = {STR(event_id), STR(occurred_at), STR(order_id), INFO(reason)},
-    [EVT_STOCK_RECEIVED] = {STR(event_id), STR(occurred_at), STR(sku), INT(qty)},
+    [EVT_STOCK_RECEIVED] = {STR(event_id), STR(occurred_at), STR(sku), INT(qty), STR(batch),
+                            STR(best_before)},
     [EVT_STOCK_ADJUSTED] = {STR(event_id), STR(occurred_at), STR(sku), INT(delta), INFO(reason)},
+    [EVT_SKU_CONFIGURED] = {STR(event_id), STR(occurred_at), STR(sku), INT(safety_stock),
+                            INT(low_stock_threshold), INT(hide_below), NUM(unit_cost)},
+    [EVT_PROMOTION_ALLOCATED] = {STR(event_id), STR(occurred_at), STR(promo_id), STR(sku), INT(qty),
+                                 STR(ends_at)},
+    [EVT_PROMOTION_ENDED] = {STR(event_id), STR(occurred_at), STR(promo_id)},
 };
 
 /* The schema accepted something this reader cannot hold: the schema files
@@ -354,6 +368,8 @@ static int read_fields(yajl_val root, struct evt *e, char *err, size_t errlen)
     const struct field *f;
     char where[48];
 
+    if (e->type == EVT_SKU_CONFIGURED)
+        e->safety_stock = e->low_stock_threshold = e->hide_below = -1;
     for (f = fields[e->type]; f->kind != F_END; f++) {
         yajl_val x = get(root, f->name);
         char *slot = (char *)e + f->off;
@@ -361,16 +377,54 @@ static int read_fields(yajl_val root, struct evt *e, char *err, size_t errlen)
             continue;
         if ((f->kind == F_STR || f->kind == F_INFO) && YAJL_IS_STRING(x))
             memcpy(slot, &x->u.string, sizeof(x->u.string));
+        else if (f->kind == F_NUM && YAJL_IS_NUMBER(x) && x->u.number.r &&
+                 strlen(x->u.number.r) < 64)
+            memcpy(slot, &x->u.number.r, sizeof(x->u.number.r));
         else if (f->kind != F_INT || js_number_ll(x, (long long *)(void *)slot))
             return snprintf(where, sizeof(where), "/%s", f->name), disagree(e, where, err, errlen);
     }
     if (e->occurred_at && evt_rfc3339_ms(e->occurred_at, &e->occurred_at_ms))
         return disagree(e, "/occurred_at", err, errlen);
+    if (e->ends_at && evt_rfc3339_ms(e->ends_at, &e->ends_at_ms))
+        return disagree(e, "/ends_at", err, errlen);
     return e->type == EVT_ORDER_CREATED ? read_lines(root, e, err, errlen) : 0;
 }
 
 /* ---------------------------------------------------------------------------
  * API */
+
+int evt_args_json(const struct evt *e, char *buf, size_t len)
+{
+    static const char *const names[] = {"safety_stock", "low_stock_threshold", "hide_below"};
+    size_t o = 0;
+    int n;
+
+    if (len < 3)
+        return -1;
+    buf[o++] = '{';
+    if (e->type == EVT_SKU_CONFIGURED) {
+        const long long v[] = {e->safety_stock, e->low_stock_threshold, e->hide_below};
+        for (size_t i = 0; i < 3; i++) {
+            if (v[i] < 0)
+                continue;
+            n = snprintf(buf + o, len - o, "%s\"%s\":%lld", o > 1 ? "," : "", names[i], v[i]);
+            if (n < 0 || (size_t)n >= len - o)
+                return -1;
+            o += (size_t)n;
+        }
+        if (e->unit_cost) {
+            n = snprintf(buf + o, len - o, "%s\"unit_cost\":%s", o > 1 ? "," : "", e->unit_cost);
+            if (n < 0 || (size_t)n >= len - o)
+                return -1;
+            o += (size_t)n;
+        }
+    }
+    if (o + 2 > len)
+        return -1;
+    buf[o++] = '}';
+    buf[o] = '\0';
+    return (int)o;
+}
 
 static int dispatch(yajl_val root, enum evt_type *t, char *err, size_t errlen)
 {

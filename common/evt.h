@@ -33,6 +33,9 @@ enum evt_type {
     EVT_PAYMENT_FAILED,
     EVT_STOCK_RECEIVED,
     EVT_STOCK_ADJUSTED,
+    EVT_SKU_CONFIGURED,      /* DESIGN §9 */
+    EVT_PROMOTION_ALLOCATED, /* DESIGN §9 */
+    EVT_PROMOTION_ENDED,     /* DESIGN §9 */
     EVT__COUNT
 };
 
@@ -49,11 +52,19 @@ struct evt {
     const char *occurred_at;  /* text as given */
     long long occurred_at_ms; /* epoch milliseconds, zone applied */
     const char *order_id;     /* order and payment events, else NULL */
-    const char *sku;          /* stock events, else NULL */
-    long long qty;            /* stock.received */
+    const char *sku;          /* stock events, sku.configured, promotion.allocated, else NULL */
+    long long qty;            /* stock.received, promotion.allocated */
     long long delta;          /* stock.adjusted */
     long long hold_seconds;   /* order.created; 0 when absent */
     const char *reason;       /* payment.failed / stock.adjusted when a string, else NULL */
+    const char *promo_id;     /* promotion events; order.created when given; else NULL */
+    const char *ends_at;      /* promotion.allocated, text as given, else NULL */
+    long long ends_at_ms;     /* promotion.allocated: epoch milliseconds */
+    const char *batch;        /* stock.received when given, else NULL */
+    const char *best_before;  /* stock.received when given ("YYYY-MM-DD"), else NULL */
+    /* sku.configured: each setting, -1 when absent (absent = unchanged) */
+    long long safety_stock, low_stock_threshold, hide_below;
+    const char *unit_cost; /* sku.configured: the JSON number as written, NULL when absent */
     size_t n_lines;
     struct evt_line *lines; /* order.created, lines as given (NOT summed) */
     void *priv_;            /* owned parse tree */
@@ -88,6 +99,15 @@ int evt_parse(const struct evt_validator *v, const void *buf, size_t len, struct
 /* Frees what evt_parse gave *e and zeroes it; safe on a zeroed or released
  * evt (and on NULL). */
 void evt_release(struct evt *e);
+
+/* The fields of a sku.configured event that are present, as one JSON
+ * object in a fixed order: {"safety_stock":3,"unit_cost":2.50} (unit_cost
+ * as written in the event); "{}" for an event without settings or of
+ * another type. The apply functions take it (DESIGN §9: an absent field
+ * leaves its setting unchanged). Returns the length, or -1 when it does
+ * not fit in len bytes (EVT_ARGS_MAX always does). */
+#define EVT_ARGS_MAX 256
+int evt_args_json(const struct evt *e, char *buf, size_t len);
 
 /* "order.created" ..., or "unknown" for a value out of range. */
 const char *evt_type_name(enum evt_type t);

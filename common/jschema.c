@@ -453,6 +453,17 @@ static int parse_tail(const char *p, long long *frac, int *off)
     return 0;
 }
 
+int js_date_days(const char *s, long long *out_days)
+{
+    int y, mo, d;
+
+    if (digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
+        digits(s + 8, 2, &d) || s[10] || mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo))
+        return -1;
+    *out_days = days_from_civil(y, mo, d);
+    return 0;
+}
+
 int js_datetime_ms(const char *s, long long *out_ms)
 {
     int y, mo, d, h, mi, sec, off, utc_min;
@@ -497,7 +508,7 @@ struct node {
     long long counts[C__COUNT];  /* -1 when absent */
     regex_t *pattern;
     yajl_val pattern_src;
-    bool date_time;
+    bool date_time, date; /* format "date-time", format "date" */
     yajl_val props, pprops, required; /* the keyword values */
     struct node **prop_nodes;         /* index-aligned with props */
     struct node **pprop_nodes;        /* index-aligned with pprops */
@@ -908,9 +919,13 @@ static int kw_format(struct cctx *c, struct node *n, int slot, yajl_val v)
 {
     char sh[64];
 
-    if (!YAJL_IS_STRING(v) || strcmp(v->u.string, "date-time") != 0)
-        return cfail(c, "format %s is not supported (only \"date-time\")", show(v, sh, sizeof(sh)));
-    n->date_time = true;
+    if (YAJL_IS_STRING(v) && strcmp(v->u.string, "date-time") == 0)
+        n->date_time = true;
+    else if (YAJL_IS_STRING(v) && strcmp(v->u.string, "date") == 0)
+        n->date = true;
+    else
+        return cfail(c, "format %s is not supported (only \"date-time\" and \"date\")",
+                     show(v, sh, sizeof(sh)));
     return 0;
 }
 
@@ -1259,6 +1274,8 @@ static int check_string(struct vctx *c, const struct node *n, yajl_val v)
                      show(n->pattern_src, b, sizeof(b)));
     if (n->date_time && js_datetime_ms(s, &ms))
         return vfail(c, "%s is not an RFC 3339 date-time with zone", show(v, a, sizeof(a)));
+    if (n->date && js_date_days(s, &ms))
+        return vfail(c, "%s is not an RFC 3339 full-date (YYYY-MM-DD)", show(v, a, sizeof(a)));
     return 0;
 }
 

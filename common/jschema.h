@@ -6,7 +6,7 @@
  *   type enum const properties patternProperties additionalProperties
  *   required items (schema and array form) minItems maxItems minLength
  *   maxLength minimum maximum exclusiveMinimum exclusiveMaximum multipleOf
- *   pattern format ("date-time" only, as an assertion) not allOf anyOf
+ *   pattern format ("date-time" and "date" only, as assertions) not allOf anyOf
  *   oneOf if/then/else $ref (local JSON pointers: "#", "#/definitions/x")
  *   definitions, and boolean schemas.
  *
@@ -16,7 +16,7 @@
  * specification asks. Known draft-07 assertions this interpreter does not
  * implement (additionalItems, contains, dependencies, propertyNames,
  * minProperties, maxProperties, uniqueItems, $id below the root, formats
- * other than date-time) make js_compile fail: a schema never silently means
+ * other than date-time and date) make js_compile fail: a schema never silently means
  * less than it says.
  *
  * Limits:
@@ -70,6 +70,11 @@ int js_number_ll(yajl_val v, long long *out);
  * zone applied, fraction truncated to ms, a leap second counted as the
  * next second. Returns 0, or -1 when 's' is not such a date-time. */
 int js_datetime_ms(const char *s, long long *out_ms);
+
+/* RFC 3339 full-date ("2024-02-29": four-digit year, month 01-12, a day
+ * the month has) to days since 1970-01-01. Returns 0, or -1 when 's' is
+ * not exactly such a date. */
+int js_date_days(const char *s, long long *out_days);
 
 /* Number of Unicode code points in a UTF-8 string. */
 size_t js_utf8_len(const char *s);

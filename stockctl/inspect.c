@@ -29,8 +29,8 @@
 
 static const char *const stock_sql[] = {
     "SELECT s.sku, s.on_hand, s.reserved, s.safety_stock, l.available, l.status,"
-    "       s.received_total, s.adjusted_total, s.committed_total, s.low_threshold, s.hidden,"
-    "       s.oversold, " TS("s.updated_at") " AS updated_at"
+    "       s.received_total, s.adjusted_total, s.committed_total, s.low_stock_threshold,"
+    "       s.hide_below, s.unit_cost, s.oversold, " TS("s.updated_at") " AS updated_at"
     "  FROM stock s JOIN stock_levels l USING (sku) WHERE s.sku = $1",
     /* orders holding it */
     "SELECT o.order_id, l.qty, " TS("o.expires_at") " AS expires_at"

@@ -21,6 +21,7 @@ static const struct {
     {"check", cmd_check, "verify DESIGN §5.1/§5.2; exit 1 naming the offending SKUs"},
     {"stock", cmd_stock, "stock SKU: current state and event history of one SKU"},
     {"order", cmd_order, "order ORDER_ID: state, lines and event history of one order"},
+    {"sku", cmd_sku, "sku set SKU --safety-stock N ...: SKU settings (an event); sku show SKU"},
     {"rebuild", cmd_rebuild, "rebuild --from-ledger: restore an empty database from inventory.ledger"},
 };
 

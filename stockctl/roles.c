@@ -7,7 +7,8 @@ static const char *const orders[] = {"inventory.orders", NULL};
 static const char *const payments[] = {"inventory.payments", NULL};
 static const char *const stock[] = {"inventory.stock", NULL};
 static const char *const alerts[] = {"inventory.orders.dlq", "inventory.payments.dlq",
-                                     "inventory.stock.dlq", "inventory.alerts", NULL};
+                                     "inventory.stock.dlq", "inventory.promotions.dlq",
+                                     "inventory.alerts", NULL};
 
 /* Mirrors workers/<role>/main.c. */
 static const struct role roles[] = {

@@ -28,5 +28,6 @@ int cmd_check(const struct cfg *c, int argc, char **argv);   /* check.c */
 int cmd_stock(const struct cfg *c, int argc, char **argv);   /* inspect.c */
 int cmd_order(const struct cfg *c, int argc, char **argv);   /* inspect.c */
 int cmd_rebuild(const struct cfg *c, int argc, char **argv); /* rebuild.c */
+int cmd_sku(const struct cfg *c, int argc, char **argv);     /* sku.c */
 
 #endif

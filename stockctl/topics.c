@@ -25,7 +25,7 @@ extern char **environ;
 
 #define EXIT_NO_ADMIN_API 5 /* the broker has no Admin API: the development broker */
 #define DAY_MS 86400000LL
-#define MAX_TOPICS (3 * (CFG_MAX_RETRY_STEPS + 2) + 4)
+#define MAX_TOPICS (4 * (CFG_MAX_RETRY_STEPS + 2) + 4)
 #define MAX_WANTS 2
 #define ADMIN_TIMEOUT_MS 15000
 
@@ -81,9 +81,9 @@ static void add_topic(struct run *r, const char *name, const struct want *w, siz
 static void plan(struct run *r)
 {
     static const char *const sources[] = {"inventory.orders", "inventory.payments",
-                                          "inventory.stock"};
+                                          "inventory.stock", "inventory.promotions"};
     char name[160];
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++) {
         add_topic(r, sources[i], NULL, 0);
         for (int s = 1; s <= r->retry_steps; s++) {
             snprintf(name, sizeof(name), "%s.retry.%d", sources[i], s);

@@ -131,10 +131,11 @@ static void usage(FILE *f)
           "                             stream socket; removed on exit\n"
           "  -h, --help                 show this help and exit\n"
           "\n"
-          "Topics created: inventory.orders, inventory.payments, inventory.stock, each\n"
-          "with <topic>.retry.1..N and <topic>.dlq; inventory.alerts,\n"
-          "inventory.alerts.dlq, inventory.availability, inventory.ledger. Any other\n"
-          "topic a client asks for is auto-created with 4 partitions.\n"
+          "Topics created: inventory.orders, inventory.payments, inventory.stock,\n"
+          "inventory.promotions, each with <topic>.retry.1..N and <topic>.dlq;\n"
+          "inventory.alerts, inventory.alerts.dlq, inventory.availability,\n"
+          "inventory.ledger. Any other topic a client asks for is auto-created with 4\n"
+          "partitions.\n"
           "\n"
           "When ready it prints the bootstrap address (e.g. 127.0.0.1:41234; one per\n"
           "broker, comma-separated) as the first line on stdout. Logs are JSON lines\n"
@@ -340,7 +341,7 @@ static int create_queued(void)
 static int create_source_topics(rd_kafka_mock_cluster_t *mc, const struct opts *o, int rf)
 {
     static const char *const sources[] = {"inventory.orders", "inventory.payments",
-                                          "inventory.stock"};
+                                          "inventory.stock", "inventory.promotions"};
     char name[256];
 
     for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++) {

@@ -12,7 +12,8 @@ it returns are in the order the events were applied (set-based ones first).
 Database B applies the same events, in that order, each through sf_apply
 alone (fast := false). Both must return the same outcomes, and end with the
 same stock, orders, lines, processed events and ledger records (wall-clock
-columns left out). Prints "fast N of M" (events decided set-based).
+columns left out), and the same alerts (status alerts are keyed by the
+transaction id, left out too). Prints "fast N of M" (events decided set-based).
 """
 import random
 import subprocess
@@ -151,8 +152,9 @@ SELECT 'O', order_id, state, created, created_at, hold_seconds, expires_at, canc
 SELECT 'L', order_id, sku, qty FROM order_lines ORDER BY 2, 3;
 SELECT 'P', event_id, type, order_id, sku, topic, partition, "offset", occurred_at, outcome,
        detail FROM processed_events ORDER BY event_id;
-SELECT 'X', topic, key,
+SELECT 'X', topic, regexp_replace(key, '^(low_stock|hidden|back_in_stock):(.*):[0-9]+$', '\1:\2:XID'),
        payload #- '{stock,updated_at}' #- '{order,updated_at}' #- '{seq}' #- '{occurred_at}'
+               #- '{alert_id}'
   FROM outbox ORDER BY id;
 SELECT 'I', * FROM invariant_violations;
 """

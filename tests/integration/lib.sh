@@ -391,7 +391,7 @@ kafka_down() {
 # expected_topics STEPS: DESIGN §2 topics, in stockctl's order.
 expected_topics() {
   local s n
-  for s in inventory.orders inventory.payments inventory.stock; do
+  for s in inventory.orders inventory.payments inventory.stock inventory.promotions; do
     echo "$s"
     for ((n = 1; n <= $1; n++)); do echo "$s.retry.$n"; done
     echo "$s.dlq"

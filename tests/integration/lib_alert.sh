@@ -11,7 +11,8 @@
 : "${WEBHOOK_SINK:=$SF_SRC/build/tests/tools/webhook-sink}"
 
 ALERT_GROUP=stockflow-alert
-ALERT_TOPICS=(inventory.orders.dlq inventory.payments.dlq inventory.stock.dlq inventory.alerts)
+ALERT_TOPICS=(inventory.orders.dlq inventory.payments.dlq inventory.stock.dlq inventory.promotions.dlq
+  inventory.alerts)
 
 # start_alert_worker [VAR=value...]: alert-worker in the background, like
 # start_worker (short session timeouts, a free HTTP_PORT, log in

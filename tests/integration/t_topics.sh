@@ -50,7 +50,8 @@ topics_run grow apply --dry-run --partitions 8 --retry-steps 5
 assert_no_admin_api grow
 assert_eq "$(expected_topics 5 | grep -v '\.retry\.5$' | grep -vx inventory.ledger)" \
   "$(awk '$1 == "would" && $2 == "grow" {print $3}' "$SF_TMP/grow.out")" "topics it would grow"
-assert_eq "$(printf '%s\n' inventory.orders.retry.5 inventory.payments.retry.5 inventory.stock.retry.5)" \
+assert_eq "$(printf '%s\n' inventory.orders.retry.5 inventory.payments.retry.5 inventory.stock.retry.5 \
+  inventory.promotions.retry.5)" \
   "$(awk '$1 == "would" && $2 == "create" {print $3}' "$SF_TMP/grow.out")" "topics it would create"
 assert_match 'inventory\.orders +6 -> 8 partitions' "$(<"$SF_TMP/grow.out")" "growth line"
 

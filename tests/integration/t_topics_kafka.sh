@@ -66,7 +66,8 @@ assert_eq "$(expected_topics 4 | sed 's/$/ 4/' | sort)" "$(broker_topics)" "topi
 assert_eq compact "$(topic_config inventory.availability cleanup.policy)" "inventory.availability cleanup.policy"
 assert_eq -1 "$(topic_config inventory.ledger retention.ms)" "inventory.ledger retention.ms"
 assert_eq delete "$(topic_config inventory.ledger cleanup.policy)" "inventory.ledger is not compacted"
-for t in inventory.orders.dlq inventory.payments.dlq inventory.stock.dlq inventory.alerts.dlq; do
+for t in inventory.orders.dlq inventory.payments.dlq inventory.stock.dlq inventory.promotions.dlq \
+  inventory.alerts.dlq; do
   assert_eq 2592000000 "$(topic_config "$t" retention.ms)" "$t retention.ms (30 days)"
 done
 note "created $(grep -c '^created' "$SF_TMP/apply.out") topics; configs as DESIGN §2 says"
@@ -99,5 +100,5 @@ topics_run rf apply --partitions 6 --retry-steps 6 --replication-factor 3
 assert_eq 1 "$RC" "replication factor 3 on one broker: exit status"
 assert_match 'replication factor of 3 cannot be reached' "$(grep '^error' "$SF_TMP/rf.out" | head -n 1)" \
   "Kafka's own reason is shown"
-assert_eq 3 "$(grep -c '^error' "$SF_TMP/rf.out")" "one error line per topic not created (the three retry.6)"
+assert_eq 4 "$(grep -c '^error' "$SF_TMP/rf.out")" "one error line per topic not created (the four retry.6)"
 assert_eq "$(expected_topics 5 | sed 's/$/ 6/' | sort)" "$(broker_topics)" "nothing else was touched"

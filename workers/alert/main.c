@@ -10,6 +10,7 @@ static const char *const topics[] = {
     "inventory.orders.dlq",
     "inventory.payments.dlq",
     "inventory.stock.dlq",
+    "inventory.promotions.dlq",
     "inventory.alerts",
     NULL,
 };

@@ -17,6 +17,10 @@
 #define SR(fields) "{" ID "," T("stock.received") "," AT ",\"sku\":\"A\"," fields "}"
 #define SA(fields) "{" ID "," T("stock.adjusted") "," AT ",\"sku\":\"A\"," fields "}"
 #define PS(fields) "{" ID "," T("payment.succeeded") "," AT ",\"order_id\":\"o-1\"" fields "}"
+#define SC(fields) "{" ID "," T("sku.configured") "," AT ",\"sku\":\"A\"" fields "}"
+#define PA(fields) "{" ID "," T("promotion.allocated") "," AT ",\"promo_id\":\"p-1\"," fields "}"
+#define PAOK(extra) PA("\"sku\":\"A\",\"qty\":5,\"ends_at\":\"2024-05-02T00:00:00Z\"" extra)
+#define PE(fields) "{" ID "," T("promotion.ended") "," AT fields "}"
 #define RAW(s) s, sizeof(s) - 1
 
 /* In 'json', "<<N:unit>>" stands for unit repeated N times and "<<N,unit>>"
@@ -68,6 +72,19 @@ static const struct ecase cases[] = {
     {"stock.adjusted reason an object", SA("\"delta\":-2,\"reason\":{\"code\":\"damaged\"}"), 0, 0, NULL},
     {"stock.adjusted reason a number", SA("\"delta\":-2,\"reason\":7"), 0, 0, NULL},
     {"stock.adjusted reason null", SA("\"delta\":-2,\"reason\":null"), 0, 0, NULL},
+    /* DESIGN §9 */
+    {"sku.configured, no setting (changes nothing)", SC(""), 0, 0, NULL},
+    {"sku.configured, every setting", SC(",\"safety_stock\":3,\"low_stock_threshold\":5,\"hide_below\":1,\"unit_cost\":2.5"), 0, 0, NULL},
+    {"sku.configured, zeros", SC(",\"safety_stock\":0,\"low_stock_threshold\":0,\"hide_below\":0,\"unit_cost\":0"), 0, 0, NULL},
+    {"sku.configured, maxima", SC(",\"safety_stock\":1000000000,\"low_stock_threshold\":1000000000,\"hide_below\":1000000000,\"unit_cost\":1e9"), 0, 0, NULL},
+    {"sku.configured, integral 3.0", SC(",\"safety_stock\":3.0"), 0, 0, NULL},
+    {"sku.configured, sku 64 chars", "{" ID "," T("sku.configured") "," AT ",\"sku\":\"<<64:s>>\",\"hide_below\":2}", 0, 0, NULL},
+    {"promotion.allocated", PAOK(""), 0, 0, NULL},
+    {"promotion.allocated, promo_id 128 chars", "{" ID "," T("promotion.allocated") "," AT ",\"promo_id\":\"<<128:p>>\",\"sku\":\"A\",\"qty\":1000000000,\"ends_at\":\"2024-05-02T00:00:00+02:00\"}", 0, 0, NULL},
+    {"promotion.ended", PE(",\"promo_id\":\"p-1\""), 0, 0, NULL},
+    {"order.created with promo_id", OCL(",\"promo_id\":\"p-1\""), 0, 0, NULL},
+    {"stock.received with batch and best_before", SR("\"qty\":1,\"batch\":\"L-42\",\"best_before\":\"2024-02-29\""), 0, 0, NULL},
+    {"stock.received batch 128 chars", SR("\"qty\":1,\"batch\":\"<<128:b>>\""), 0, 0, NULL},
     {"exactly 65536 bytes", OCL(""), 0, EVT_MAX_BYTES, NULL},
     {"whitespace around", " \n\t" OCL("") "\r\n ", 0, 0, NULL},
     {"64 nested levels", OCL(",\"x\":<<63:[>><<63:]>>"), 0, 0, NULL},
@@ -154,6 +171,64 @@ static const struct ecase cases[] = {
     {"occurred_at 30 February", "{" ID "," T("order.cancelled") ",\"occurred_at\":\"2024-02-30T12:00:00Z\",\"order_id\":\"o\"}", 0, 0, "/occurred_at:"},
     {"occurred_at a date only", "{" ID "," T("order.cancelled") ",\"occurred_at\":\"2024-05-01\",\"order_id\":\"o\"}", 0, 0, "/occurred_at:"},
     {"occurred_at epoch number", "{" ID "," T("order.cancelled") ",\"occurred_at\":1714557600,\"order_id\":\"o\"}", 0, 0, "/occurred_at: expected string"},
+    /* DESIGN §9: every new type loses its event_id (the issue 15 rule), then each field's bad values */
+    {"sku.configured without event_id", "{" T("sku.configured") "," AT ",\"sku\":\"A\",\"safety_stock\":1}", 0, 0, "schema sku.configured: /: missing required property \"event_id\""},
+    {"promotion.allocated without event_id", "{" T("promotion.allocated") "," AT ",\"promo_id\":\"p\",\"sku\":\"A\",\"qty\":1,\"ends_at\":\"2024-05-02T00:00:00Z\"}", 0, 0, "schema promotion.allocated: /: missing required property \"event_id\""},
+    {"promotion.ended without event_id", "{" T("promotion.ended") "," AT ",\"promo_id\":\"p\"}", 0, 0, "schema promotion.ended: /: missing required property \"event_id\""},
+    {"sku.configured without sku", "{" ID "," T("sku.configured") "," AT ",\"safety_stock\":1}", 0, 0, "schema sku.configured: /: missing required property \"sku\""},
+    {"sku.configured without occurred_at", "{" ID "," T("sku.configured") ",\"sku\":\"A\"}", 0, 0, "/: missing required property \"occurred_at\""},
+    {"sku.configured sku empty", "{" ID "," T("sku.configured") "," AT ",\"sku\":\"\"}", 0, 0, "/sku: string shorter than minLength 1"},
+    {"sku.configured sku 65 chars", "{" ID "," T("sku.configured") "," AT ",\"sku\":\"<<65:s>>\"}", 0, 0, "/sku: string longer than maxLength 64"},
+    {"sku.configured sku a number", "{" ID "," T("sku.configured") "," AT ",\"sku\":7}", 0, 0, "/sku: expected string, got integer 7"},
+    {"safety_stock -1", SC(",\"safety_stock\":-1"), 0, 0, "schema sku.configured: /safety_stock: -1 is less than minimum 0"},
+    {"safety_stock 1.5", SC(",\"safety_stock\":1.5"), 0, 0, "/safety_stock: expected integer, got number 1.5"},
+    {"safety_stock a string", SC(",\"safety_stock\":\"3\""), 0, 0, "/safety_stock: expected integer, got string \"3\""},
+    {"safety_stock null", SC(",\"safety_stock\":null"), 0, 0, "/safety_stock: expected integer, got null"},
+    {"safety_stock 1000000001", SC(",\"safety_stock\":1000000001"), 0, 0, "/safety_stock: 1000000001 is greater than maximum 1000000000"},
+    {"low_stock_threshold -1", SC(",\"low_stock_threshold\":-1"), 0, 0, "/low_stock_threshold: -1 is less than minimum 0"},
+    {"low_stock_threshold 2.5", SC(",\"low_stock_threshold\":2.5"), 0, 0, "/low_stock_threshold: expected integer, got number 2.5"},
+    {"low_stock_threshold a string", SC(",\"low_stock_threshold\":\"5\""), 0, 0, "/low_stock_threshold: expected integer, got string"},
+    {"low_stock_threshold huge", SC(",\"low_stock_threshold\":1e400"), 0, 0, "/low_stock_threshold: 1e400 is greater than maximum"},
+    {"hide_below -1", SC(",\"hide_below\":-1"), 0, 0, "/hide_below: -1 is less than minimum 0"},
+    {"hide_below 0.5", SC(",\"hide_below\":0.5"), 0, 0, "/hide_below: expected integer, got number 0.5"},
+    {"hide_below true", SC(",\"hide_below\":true"), 0, 0, "/hide_below: expected integer, got boolean"},
+    {"hide_below 1000000001", SC(",\"hide_below\":1000000001"), 0, 0, "/hide_below: 1000000001 is greater than maximum 1000000000"},
+    {"unit_cost -0.01", SC(",\"unit_cost\":-0.01"), 0, 0, "/unit_cost: -0.01 is less than minimum 0"},
+    {"unit_cost a string", SC(",\"unit_cost\":\"2.50\""), 0, 0, "/unit_cost: expected number, got string \"2.50\""},
+    {"unit_cost null", SC(",\"unit_cost\":null"), 0, 0, "/unit_cost: expected number, got null"},
+    {"unit_cost 1e10", SC(",\"unit_cost\":1e10"), 0, 0, "/unit_cost: 1e10 is greater than maximum 1000000000"},
+    {"promotion.allocated without promo_id", "{" ID "," T("promotion.allocated") "," AT ",\"sku\":\"A\",\"qty\":1,\"ends_at\":\"2024-05-02T00:00:00Z\"}", 0, 0, "schema promotion.allocated: /: missing required property \"promo_id\""},
+    {"promotion.allocated without sku", PA("\"qty\":1,\"ends_at\":\"2024-05-02T00:00:00Z\""), 0, 0, "/: missing required property \"sku\""},
+    {"promotion.allocated without qty", PA("\"sku\":\"A\",\"ends_at\":\"2024-05-02T00:00:00Z\""), 0, 0, "/: missing required property \"qty\""},
+    {"promotion.allocated without ends_at", PA("\"sku\":\"A\",\"qty\":1"), 0, 0, "/: missing required property \"ends_at\""},
+    {"promotion.allocated promo_id empty", "{" ID "," T("promotion.allocated") "," AT ",\"promo_id\":\"\",\"sku\":\"A\",\"qty\":1,\"ends_at\":\"2024-05-02T00:00:00Z\"}", 0, 0, "/promo_id: string shorter than minLength 1"},
+    {"promotion.allocated promo_id 129 chars", "{" ID "," T("promotion.allocated") "," AT ",\"promo_id\":\"<<129:p>>\",\"sku\":\"A\",\"qty\":1,\"ends_at\":\"2024-05-02T00:00:00Z\"}", 0, 0, "/promo_id: string longer than maxLength 128"},
+    {"promotion.allocated promo_id a number", "{" ID "," T("promotion.allocated") "," AT ",\"promo_id\":5,\"sku\":\"A\",\"qty\":1,\"ends_at\":\"2024-05-02T00:00:00Z\"}", 0, 0, "/promo_id: expected string, got integer 5"},
+    {"promotion.allocated sku empty", PA("\"sku\":\"\",\"qty\":1,\"ends_at\":\"2024-05-02T00:00:00Z\""), 0, 0, "/sku: string shorter than minLength 1"},
+    {"promotion.allocated sku 65 chars", PA("\"sku\":\"<<65:s>>\",\"qty\":1,\"ends_at\":\"2024-05-02T00:00:00Z\""), 0, 0, "/sku: string longer than maxLength 64"},
+    {"promotion.allocated qty 0", PA("\"sku\":\"A\",\"qty\":0,\"ends_at\":\"2024-05-02T00:00:00Z\""), 0, 0, "schema promotion.allocated: /qty: 0 is less than minimum 1"},
+    {"promotion.allocated qty -3", PA("\"sku\":\"A\",\"qty\":-3,\"ends_at\":\"2024-05-02T00:00:00Z\""), 0, 0, "/qty: -3 is less than minimum 1"},
+    {"promotion.allocated qty 1.5", PA("\"sku\":\"A\",\"qty\":1.5,\"ends_at\":\"2024-05-02T00:00:00Z\""), 0, 0, "/qty: expected integer, got number 1.5"},
+    {"promotion.allocated qty a string", PA("\"sku\":\"A\",\"qty\":\"5\",\"ends_at\":\"2024-05-02T00:00:00Z\""), 0, 0, "/qty: expected integer, got string"},
+    {"promotion.allocated qty 1000000001", PA("\"sku\":\"A\",\"qty\":1000000001,\"ends_at\":\"2024-05-02T00:00:00Z\""), 0, 0, "/qty: 1000000001 is greater than maximum 1000000000"},
+    {"promotion.allocated ends_at without zone", PA("\"sku\":\"A\",\"qty\":1,\"ends_at\":\"2024-05-02T00:00:00\""), 0, 0, "/ends_at: \"2024-05-02T00:00:00\" is not an RFC 3339 date-time"},
+    {"promotion.allocated ends_at a date", PA("\"sku\":\"A\",\"qty\":1,\"ends_at\":\"2024-05-02\""), 0, 0, "/ends_at: \"2024-05-02\" is not an RFC 3339 date-time"},
+    {"promotion.allocated ends_at a number", PA("\"sku\":\"A\",\"qty\":1,\"ends_at\":1714608000"), 0, 0, "/ends_at: expected string"},
+    {"promotion.ended without promo_id", PE(""), 0, 0, "schema promotion.ended: /: missing required property \"promo_id\""},
+    {"promotion.ended promo_id empty", PE(",\"promo_id\":\"\""), 0, 0, "/promo_id: string shorter than minLength 1"},
+    {"promotion.ended promo_id 129 chars", PE(",\"promo_id\":\"<<129:p>>\""), 0, 0, "/promo_id: string longer than maxLength 128"},
+    {"promotion.ended promo_id null", PE(",\"promo_id\":null"), 0, 0, "/promo_id: expected string, got null"},
+    {"order.created promo_id empty", OCL(",\"promo_id\":\"\""), 0, 0, "schema order.created: /promo_id: string shorter than minLength 1"},
+    {"order.created promo_id 129 chars", OCL(",\"promo_id\":\"<<129:p>>\""), 0, 0, "/promo_id: string longer than maxLength 128"},
+    {"order.created promo_id a number", OCL(",\"promo_id\":7"), 0, 0, "/promo_id: expected string, got integer 7"},
+    {"stock.received batch empty", SR("\"qty\":1,\"batch\":\"\""), 0, 0, "schema stock.received: /batch: string shorter than minLength 1"},
+    {"stock.received batch 129 chars", SR("\"qty\":1,\"batch\":\"<<129:b>>\""), 0, 0, "/batch: string longer than maxLength 128"},
+    {"stock.received batch a number", SR("\"qty\":1,\"batch\":42"), 0, 0, "/batch: expected string, got integer 42"},
+    {"stock.received best_before 30 February", SR("\"qty\":1,\"best_before\":\"2024-02-30\""), 0, 0, "/best_before: \"2024-02-30\" is not an RFC 3339 full-date (YYYY-MM-DD)"},
+    {"stock.received best_before 29 February 2023", SR("\"qty\":1,\"best_before\":\"2023-02-29\""), 0, 0, "/best_before: \"2023-02-29\" is not an RFC 3339 full-date"},
+    {"stock.received best_before a date-time", SR("\"qty\":1,\"best_before\":\"2024-05-01T00:00:00Z\""), 0, 0, "/best_before: \"2024-05-01T00:00:00Z\" is not an RFC 3339 full-date"},
+    {"stock.received best_before day first", SR("\"qty\":1,\"best_before\":\"01/05/2024\""), 0, 0, "/best_before:"},
+    {"stock.received best_before a number", SR("\"qty\":1,\"best_before\":20240501"), 0, 0, "/best_before: expected string"},
 };
 /* clang-format on */
 
@@ -346,6 +421,86 @@ START_TEST(payment_fields)
 }
 END_TEST
 
+START_TEST(sku_configured_fields)
+{
+    struct evt e;
+    char args[EVT_ARGS_MAX];
+
+    parse_ok(SC(",\"safety_stock\":3,\"hide_below\":0,\"unit_cost\":2.50,\"order_id\":\"x\""), &e);
+    ck_assert_int_eq(e.type, EVT_SKU_CONFIGURED);
+    ck_assert_str_eq(e.type_name, "sku.configured");
+    ck_assert_str_eq(e.sku, "A");
+    ck_assert_int_eq(e.safety_stock, 3);
+    ck_assert_int_eq(e.low_stock_threshold, -1); /* absent: unchanged */
+    ck_assert_int_eq(e.hide_below, 0);
+    ck_assert_str_eq(e.unit_cost, "2.50"); /* as written */
+    ck_assert_ptr_null(e.order_id);
+    ck_assert_int_eq(evt_args_json(&e, args, sizeof(args)), 50);
+    ck_assert_str_eq(args, "{\"safety_stock\":3,\"hide_below\":0,\"unit_cost\":2.50}");
+    ck_assert_int_eq(evt_args_json(&e, args, 50), -1); /* no room for the NUL */
+    evt_release(&e);
+    parse_ok(SC(",\"low_stock_threshold\":1e3"), &e);
+    ck_assert_int_eq(e.safety_stock, -1);
+    ck_assert_int_eq(e.low_stock_threshold, 1000);
+    ck_assert_ptr_null(e.unit_cost);
+    evt_args_json(&e, args, sizeof(args));
+    ck_assert_str_eq(args, "{\"low_stock_threshold\":1000}");
+    evt_release(&e);
+    parse_ok(SC(""), &e);
+    ck_assert_int_eq(evt_args_json(&e, args, sizeof(args)), 2);
+    ck_assert_str_eq(args, "{}");
+    evt_release(&e);
+    parse_ok(SR("\"qty\":1"), &e); /* other types: no settings */
+    evt_args_json(&e, args, sizeof(args));
+    ck_assert_str_eq(args, "{}");
+    evt_release(&e);
+}
+END_TEST
+
+START_TEST(promotion_fields)
+{
+    struct evt e;
+
+    parse_ok(PAOK(",\"order_id\":\"x\""), &e);
+    ck_assert_int_eq(e.type, EVT_PROMOTION_ALLOCATED);
+    ck_assert_str_eq(e.promo_id, "p-1");
+    ck_assert_str_eq(e.sku, "A");
+    ck_assert_int_eq(e.qty, 5);
+    ck_assert_str_eq(e.ends_at, "2024-05-02T00:00:00Z");
+    ck_assert_int_eq(e.ends_at_ms, 1714608000000LL);
+    ck_assert_ptr_null(e.order_id);
+    evt_release(&e);
+    parse_ok(PE(",\"promo_id\":\"p-2\",\"sku\":\"ignored\""), &e);
+    ck_assert_int_eq(e.type, EVT_PROMOTION_ENDED);
+    ck_assert_str_eq(e.promo_id, "p-2");
+    ck_assert_ptr_null(e.sku); /* promotion.ended carries no sku */
+    evt_release(&e);
+    parse_ok(OCL(",\"promo_id\":\"p-3\""), &e);
+    ck_assert_str_eq(e.promo_id, "p-3");
+    ck_assert_str_eq(e.order_id, "o-1");
+    evt_release(&e);
+    parse_ok(OCL(""), &e);
+    ck_assert_ptr_null(e.promo_id);
+    evt_release(&e);
+}
+END_TEST
+
+START_TEST(receipt_batch_fields)
+{
+    struct evt e;
+
+    parse_ok(SR("\"qty\":4,\"batch\":\"L-42\",\"best_before\":\"2024-02-29\""), &e);
+    ck_assert_int_eq(e.qty, 4);
+    ck_assert_str_eq(e.batch, "L-42");
+    ck_assert_str_eq(e.best_before, "2024-02-29");
+    evt_release(&e);
+    parse_ok(SR("\"qty\":4"), &e);
+    ck_assert_ptr_null(e.batch);
+    ck_assert_ptr_null(e.best_before);
+    evt_release(&e);
+}
+END_TEST
+
 START_TEST(null_buffer_and_small_err)
 {
     char err[24];
@@ -441,6 +596,9 @@ int main(void)
     tcase_add_test(tc, non_ascii_fields);
     tcase_add_test(tc, stock_fields);
     tcase_add_test(tc, payment_fields);
+    tcase_add_test(tc, sku_configured_fields);
+    tcase_add_test(tc, promotion_fields);
+    tcase_add_test(tc, receipt_batch_fields);
     tcase_add_test(tc, null_buffer_and_small_err);
     tcase_add_test(tc, release_zeroed);
     tcase_add_test(tc, rfc3339);

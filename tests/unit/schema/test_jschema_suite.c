@@ -31,7 +31,8 @@ static const char *const suite_files[] = {
     "multipleOf.json",
     "not.json", "allOf.json", "anyOf.json", "oneOf.json", "if-then-else.json",
     "ref.json", "definitions.json", "boolean_schema.json",
-    "optional/format/date-time.json", "optional/bignum.json", "optional/zeroTerminatedFloats.json",
+    "optional/format/date-time.json", "optional/format/date.json",
+    "optional/bignum.json", "optional/zeroTerminatedFloats.json",
 };
 /* clang-format on */
 
