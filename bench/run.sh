@@ -528,13 +528,13 @@ wait_quiet() {
   [[ ${3:-} == --holds-stay ]] || wait_settled "$run"
   note "$name: holds settled"
   while :; do
-    n=$(q "SELECT count(*) FROM outbox WHERE published_at IS NULL")
+    n=$(q "SELECT count(*) FROM outbox_pending")
     ((n == 0)) && break
     ((SECONDS < deadline)) || { note "outbox still holds $n unpublished records after 300 s"; break; }
     sleep 0.25
   done
   q "SELECT json_build_object('outbox_drained_s_after_last_commit',
-       round(extract(epoch FROM max(published_at) - to_timestamp($(jq .last_commit_ms "$RES/$name.json") / 1000.0))::numeric, 2),
+       round(extract(epoch FROM (SELECT published_at FROM outbox_relay) - to_timestamp($(jq .last_commit_ms "$RES/$name.json") / 1000.0))::numeric, 2),
        'outbox_records', count(*)) FROM outbox" >"$RES/$name.outbox.json"
 }
 
