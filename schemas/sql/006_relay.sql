@@ -17,7 +17,9 @@
 -- (xid_max); the relay publishes it when it appears, and forgets it once every
 -- transaction that could hold it has ended (the oldest running xid is past
 -- xid_max) and it is a minute old (a statement may take its id before its
--- transaction has an xid). Publication stays at least once and, per key, in
+-- transaction has an xid; a worker's batch takes its xid first, in the
+-- statement that calls sf_lock_batch, so only a lone sf_alert relies on the
+-- minute). Publication stays at least once and, per key, in
 -- commit order: a SKU's ledger rows take their ids under the SKU's row lock,
 -- an order's under its advisory lock, so a later id of the same key only
 -- exists once the earlier one has committed.
