@@ -120,9 +120,15 @@ LANGUAGE sql STABLE SET enable_seqscan = off SET jit = off AS $$
       FROM outbox_pending
 $$;
 
--- Rows published more than an hour ago go in bulk (once a minute).
+-- Once a minute, also when nothing is published: holes gone for good (the
+-- relay probes every hole each round), and rows published more than an hour
+-- ago, in bulk.
 CREATE OR REPLACE FUNCTION sf_relay_purge()
 RETURNS void LANGUAGE sql AS $$
+    DELETE FROM outbox_relay_holes h
+     WHERE h.seen_at < now() - interval '1 minute'
+       AND h.xid_max <= pg_snapshot_xmin(pg_current_snapshot())
+       AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id = h.id);
     DELETE FROM outbox o
      WHERE o.id <= (SELECT last_id FROM outbox_relay)
        AND o.created_at < now() - interval '1 hour'
