@@ -13,9 +13,7 @@ const struct pg_stmt inv_stmts[] = {
      "$5::text[], $6::bigint[], $7::integer[], $8::text[], $9::text[], $10::integer[], "
      "$11::bigint[], $12::integer[], $13::text[], $14::bigint[], $15::integer, $16::boolean)",
      NPARAMS},
-    /* the transaction takes its xid first, before any outbox id: the relay
-     * waits for every transaction older than an id it passed (006_relay.sql) */
-    {"sf_lock", "SELECT pg_current_xact_id(), sf_lock_batch($1::text[], $2::text[], $3::text[])", 3},
+    {"sf_lock", "SELECT sf_lock_batch($1::text[], $2::text[], $3::text[])", 3},
     {"sf_mark", "SELECT sf_watermark($1, $2, $3::integer, $4::bigint)", 4},
 };
 const size_t inv_nstmts = sizeof(inv_stmts) / sizeof(inv_stmts[0]);

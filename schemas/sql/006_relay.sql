@@ -13,16 +13,19 @@
 -- and transactions commit in another order, so when the relay passes an id
 -- that is not there yet, its transaction may still commit (or it rolled back,
 -- or nextval was never used: a gap forever). Such an id is kept in
--- outbox_relay_holes with the first xid not yet assigned when it was passed
--- (xid_max); the relay publishes it when it appears, and forgets it once every
--- transaction that could hold it has ended (the oldest running xid is past
--- xid_max) and it is a minute old (a statement may take its id before its
--- transaction has an xid; a worker's batch takes its xid first, in the
--- statement that calls sf_lock_batch, so only a lone sf_alert relies on the
--- minute). Publication stays at least once and, per key, in
--- commit order: a SKU's ledger rows take their ids under the SKU's row lock,
--- an order's under its advisory lock, so a later id of the same key only
--- exists once the earlier one has committed.
+-- outbox_relay_holes with xid_max, the xid of the relay's transaction that
+-- passed it; the relay publishes it when it appears, and forgets it once it
+-- is not there and every xid below xid_max has ended (the oldest running xid
+-- is past it). That is exact because a transaction has its xid before it
+-- takes an outbox id (the trigger outbox_xid_first, before any INSERT into
+-- outbox evaluates nextval), so the holder's xid is below the relay's; the
+-- snapshot's xmax is no such bound (it is the last completed xid + 1: a
+-- running holder's xid can be equal or above it). A hole is also kept a
+-- minute at least, a margin for an id taken outside an INSERT into outbox.
+-- Publication stays at least once and, per key, in commit order: a SKU's
+-- ledger rows take their ids under the SKU's row lock, an order's under its
+-- advisory lock, so a later id of the same key only exists once the earlier
+-- one has committed.
 
 CREATE TABLE IF NOT EXISTS outbox_relay (
     one          boolean PRIMARY KEY DEFAULT true CHECK (one),
@@ -36,18 +39,38 @@ CREATE TABLE IF NOT EXISTS outbox_relay_holes (
     seen_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- Every writer has its xid before it takes an outbox id: a statement-level
+-- trigger fires before the INSERT reads its first row, so before the nextval
+-- of the id's default or of the writer's own subquery (sf_ledger, the fast
+-- paths of 003). Creating it waits for every transaction that has written to
+-- outbox (the lock conflicts with theirs), so the holes below are all dead
+-- unless an id was taken outside an INSERT: those get the minute.
+CREATE OR REPLACE FUNCTION sf_outbox_xid_first()
+RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_current_xact_id();
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER outbox_xid_first BEFORE INSERT ON outbox
+    FOR EACH STATEMENT EXECUTE FUNCTION sf_outbox_xid_first();
+
 -- An existing database: the cursor starts below its oldest unpublished row,
 -- else at its newest row, else where the sequence is. Ids among the 20,000
--- below it that are not there now become holes: a writer's transaction may
--- still hold one (workers running during the migration), or none (purged,
--- rolled back), and a hole that never appears is forgotten a minute later.
+-- below it that are not there now become holes (a writer may still hold one
+-- if it took it outside an INSERT; else purged or rolled back, forgotten a
+-- minute later). The workers before 006 (they mark published_at) must be
+-- stopped first: their relay's lock is refused.
 DO $$
 DECLARE
     v_last bigint;
 BEGIN
-    PERFORM pg_advisory_xact_lock(7415002);     -- the relay's lock: no round in flight
     IF EXISTS (SELECT 1 FROM outbox_relay) THEN
         RETURN;
+    END IF;
+    -- a relay of the workers before 006 marks published_at, which goes below
+    IF NOT pg_try_advisory_xact_lock(7415002) THEN
+        RAISE EXCEPTION 'an outbox relay is running (a worker holds advisory lock 7415002): '
+                        'stop the workers, migrate, then start the new ones';
     END IF;
     IF EXISTS (SELECT 1 FROM information_schema.columns
                 WHERE table_name = 'outbox' AND column_name = 'published_at'
@@ -59,7 +82,7 @@ BEGIN
                           FROM outbox_id_seq));
     INSERT INTO outbox_relay (last_id) VALUES (v_last);
     INSERT INTO outbox_relay_holes (id, xid_max)
-    SELECT g, pg_snapshot_xmax(pg_current_snapshot())
+    SELECT g, pg_current_xact_id()
       FROM generate_series(greatest(v_last - 20000, 1), v_last) g
      WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id = g);
 END $$;
@@ -87,11 +110,14 @@ LANGUAGE sql STABLE SET enable_seqscan = off SET jit = off AS $$
 $$;
 
 -- After a round: p_ids (read at cursor p_from) are on Kafka. Moves the cursor
--- past the highest of them, records the ids it passed that were not there,
--- forgets holes published or gone for good.
+-- past the highest of them, records the ids it passed that were not there
+-- with this transaction's xid (taken first: every holder of such an id had
+-- its xid before this one), forgets holes published or gone for good (holes
+-- of this call never: its own xid is running).
 CREATE OR REPLACE FUNCTION sf_relay_done(p_from bigint, p_ids bigint[])
 RETURNS void LANGUAGE plpgsql SET enable_seqscan = off SET jit = off AS $$
 DECLARE
+    v_xid xid8 := pg_current_xact_id();
     v_top bigint := (SELECT max(i) FROM unnest(p_ids) i WHERE i > p_from);
 BEGIN
     DELETE FROM outbox_relay_holes h
@@ -103,7 +129,7 @@ BEGIN
         RETURN;
     END IF;
     INSERT INTO outbox_relay_holes (id, xid_max)
-    SELECT g, pg_snapshot_xmax(pg_current_snapshot())
+    SELECT g, v_xid
       FROM generate_series(p_from + 1, v_top - 1) g
      WHERE g <> ALL (p_ids)
     ON CONFLICT DO NOTHING;

@@ -5,9 +5,10 @@
 # the sequential one (pg_dump --schema-only). Then an upgrade: a database of
 # the schema before 005 (001-004) with stock, orders, alerts and ledger rows,
 # some not yet published -> `stockctl migrate` (twice) brings it to the
-# schema of a fresh database, the migrations after 004 run again by hand
-# without error, the rows and views are unchanged, and the relay publishes exactly
-# the rows that were not published (and what comes after).
+# schema of a fresh database (006 first refused while an old relay holds
+# its lock), the migrations after 004 run again by hand without error, the
+# rows and views are unchanged, and the relay publishes exactly the rows that
+# were not published (and what comes after).
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=lib_fail.sh
@@ -99,12 +100,31 @@ assert_eq 3 "$(wc -l <"$SF_TMP/unpublished.ids")" "unpublished outbox rows befor
 dump_views >"$SF_TMP/views-before.txt"
 psql_q "SELECT id, topic, key, payload FROM outbox ORDER BY id" >"$SF_TMP/outbox-before.txt"
 
+# a worker of before 006 still relaying (its session holds the relay's lock):
+# 006 is refused, saying why, and nothing of it stays
+mkfifo "$SF_TMP/relay.fifo"
+PGAPPNAME=old-relay psql "$DATABASE_URL" -XAtq -v ON_ERROR_STOP=1 <"$SF_TMP/relay.fifo" >"$SF_TMP/relay.out" 2>&1 &
+relay_psql=$!
+SF_OTHERS+=("$relay_psql")
+exec {relay_fd}>"$SF_TMP/relay.fifo"
+echo "SELECT 'locked', pg_advisory_lock(7415002);" >&"$relay_fd"
+wait_for "the old relay's lock" 20 grep -q '^locked' "$SF_TMP/relay.out"
+rc=0
+"$STOCKCTL" migrate >"$SF_TMP/up0.out" 2>&1 || rc=$?
+((rc != 0)) || fail "stockctl migrate went through while an old relay held its lock"
+assert_match "an outbox relay is running.*stop the workers" "$(cat "$SF_TMP/up0.out")" "stockctl migrate with an old relay running"
+assert_eq "$(grep -E '^00[1-5]_' <<<"$want")" "$(versions)" "schema_migrations after the refused 006"
+assert_eq 0 "$(psql_q "SELECT count(*) FROM pg_class WHERE relname = 'outbox_relay'")" "outbox_relay after the refused 006"
+exec {relay_fd}>&-
+wait "$relay_psql" || fail "the old relay's psql failed: $(cat "$SF_TMP/relay.out")"
+sf_forget "$relay_psql"
+
 for run in 1 2; do
   rc=0
   "$STOCKCTL" migrate >"$SF_TMP/up$run.out" 2>&1 || rc=$?
   assert_eq 0 "$rc" "stockctl migrate of the existing database, run $run ($(tail -n 2 "$SF_TMP/up$run.out" | tr '\n' ' '))"
 done
-assert_eq "$(grep -vE '^00[1-4]_' <<<"$want")" "$(grep '^applied ' "$SF_TMP/up1.out" | sed 's/^applied //')" \
+assert_eq "$(grep -vE '^00[1-4]_' <<<"$want")" "$(cat "$SF_TMP/up0.out" "$SF_TMP/up1.out" | sed -n 's/^applied //p')" \
   "migrations applied to the existing database"
 assert_eq "" "$(grep '^applied ' "$SF_TMP/up2.out" || true)" "migrations applied by the second run"
 assert_eq "$want" "$(versions)" "schema_migrations of the upgraded database"
