@@ -8,6 +8,9 @@
 #                       each the transaction a worker sends for a batch of
 #                       one) and DIR/pgb_batch.sql (the same for N
 #                       order.created, then their N payments).
+#   ref_script N DIR    writes DIR/pgb_ref.sql: the reference ceiling's
+#                       transaction, N orders reserved set-based on minimal
+#                       tables of its own (see reference_ceiling).
 #
 # A worker's transaction, pipelined: BEGIN; SELECT sf_lock_batch(order ids,
 # stock-event SKUs, order-line SKUs); SELECT * FROM sf_apply_batch(the events as arrays, ..., fast);
@@ -68,6 +71,71 @@ pgb_scripts() { # N DIR
     for t in order.created payment.succeeded; do pgb_txn "$t" 1 "$n"; done
     printf '%s\n' '\endpipeline'
   } >"$dir/pgb_batch.sql"
+}
+
+# The reference: the least work a batch of N order reservations needs,
+# set-based, pipelined, on tables of its own (not stockflow's schema or
+# functions, so the figure stays fixed while stockflow's SQL changes): insert
+# the N event ids (a primary key: each event once), lock the batch's SKU rows
+# once each in SKU order, update each once (reserved += the batch's units,
+# only where they are available), insert one row per order line. The orders
+# are the steady mix's (1-3 lines, qty 1-3, SKUs uniform over 10,000).
+ref_script() { # N DIR
+  local n=$1 lines
+  # the lines of PGB_LINES, written so that the planner estimates their
+  # number (a generate_series with a variable bound counts as 1,000 rows),
+  # and the stock rows read by = ANY (an index probe per SKU, not a hash
+  # join over all of ref_stock)
+  lines="SELECT 'rf-' || :client_id || '-' || :b || '-' || k AS order_id, l AS line, $PGB_SKU AS sku,
+         (1 + (k + l) % 3)::bigint AS qty FROM generate_series(1, $n) k, generate_series(1, 3) l
+         WHERE l <= 1 + (:b::bigint + k) % 3"
+  cat >"$2/pgb_ref.sql" <<SQL
+\set b random(1, 1000000000000)
+\startpipeline
+BEGIN;
+INSERT INTO ref_events (event_id) SELECT 'rf-' || :client_id || '-' || :b || '-' || k FROM generate_series(1, $n) k;
+SELECT count(*) FROM (SELECT 1 FROM ref_stock WHERE sku = ANY (ARRAY(SELECT sku FROM ($lines) x)) ORDER BY sku FOR UPDATE) lk;
+UPDATE ref_stock s SET reserved = s.reserved + d.qty
+  FROM (SELECT sku, sum(qty) AS qty FROM ($lines) x GROUP BY sku) d
+ WHERE s.sku = d.sku AND s.sku = ANY (ARRAY(SELECT sku FROM ($lines) x)) AND s.on_hand - s.reserved >= d.qty;
+INSERT INTO ref_lines (order_id, line, sku, qty) $lines;
+COMMIT;
+\endpipeline
+SQL
+}
+
+# reference_ceiling CLIENTS: the reference's orders/s (REF_BATCH orders per
+# transaction) on a database of its own in the same cluster, warmed up and
+# analyzed as the workloads are; checks that every order was reserved.
+reference_ceiling() {
+  local c=$1 tps
+  note "== reference ceiling: $c clients, ${PGB_T} s, batches of $REF_BATCH orders, minimal tables"
+  new_db reference
+  q "CREATE TABLE ref_events (event_id text PRIMARY KEY);
+     CREATE TABLE ref_stock (sku text PRIMARY KEY, on_hand bigint NOT NULL, reserved bigint NOT NULL DEFAULT 0);
+     CREATE TABLE ref_lines (order_id text, line integer, sku text NOT NULL, qty bigint NOT NULL,
+                             PRIMARY KEY (order_id, line));
+     INSERT INTO ref_stock (sku, on_hand)
+     SELECT 'sku-' || lpad(g::text, 5, '0'), 1000000000 FROM generate_series(1, 10000) g" >/dev/null
+  checkpoint
+  ref_script "$REF_BATCH" "$TMP"
+  "$PG_BIN/pgbench" -n -M prepared -c "$c" -j "$c" -t 20 -f "$TMP/pgb_ref.sql" "$DATABASE_URL" >"$TMP/pgbench_ref_warmup.log" 2>&1 ||
+    { tail -n 20 "$TMP/pgbench_ref_warmup.log" >&2; die "pgbench reference warm-up failed"; }
+  q "VACUUM ANALYZE" >/dev/null
+  checkpoint
+  "$PG_BIN/pgbench" -n -M prepared -c "$c" -j "$c" -T "$PGB_T" -f "$TMP/pgb_ref.sql" "$DATABASE_URL" \
+    >"$TMP/pgbench_ref.log" 2>&1 || { tail -n 20 "$TMP/pgbench_ref.log" >&2; die "pgbench reference failed"; }
+  tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$TMP/pgbench_ref.log" | head -n 1)
+  [[ -n $tps ]] || die "no tps in the reference's pgbench output"
+  check "reference: failed transactions" 0 \
+    "$(grep -h '^number of failed transactions' "$TMP/pgbench_ref.log" | grep -o '[0-9]* (' | tr -d ' (' | head -n1)"
+  check "reference: every order's lines reserved (units in ref_lines = reserved)" \
+    "$(q "SELECT sum(qty) FROM ref_lines")" "$(q "SELECT sum(reserved) FROM ref_stock")"
+  check "reference: one event row per order" \
+    "$(q "SELECT count(*) FROM ref_events")" "$(q "SELECT count(DISTINCT order_id) FROM ref_lines")"
+  jq -n --argjson c "$c" --argjson t "$PGB_T" --argjson n "$REF_BATCH" --argjson tps "$tps" \
+    '{clients: $c, seconds: $t, batch: $n, tps: $tps, orders_per_s: ($tps * $n)}' >"$RES/reference.json"
+  note "reference: $(jq .orders_per_s "$RES/reference.json") orders/s"
 }
 
 # ---- pgbench: PostgreSQL's own ceiling on the same SQL ----------------------

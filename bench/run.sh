@@ -22,7 +22,9 @@
 # broker, runs the workloads while the workers consume, and reports events/s,
 # event-to-commit latency, CPU per 1,000 events, peak RSS per worker, the
 # flash sale's decision time and winners, pgbench's ceiling on the same SQL,
-# and p99 at half of the peak rate. It checks the results (counts against the
+# the reference ceiling (the least SQL an order reservation needs, on tables
+# of its own) with stockflow's orders/s as a ratio of it, and p99 at half of
+# the peak rate. It checks the results (counts against the
 # broker, final order states, DESIGN §5.1/§5.2 invariants, §5.3 exactly-once
 # after a consumer-group reset, §5.5 rebuild from the ledger when the dev
 # broker kept all of it) and exits 1 only when a result is wrong; timings
@@ -92,6 +94,7 @@ else
 fi
 FLASH_COPIES=${BENCH_FLASH_COPIES:-2}
 BATCH=${BENCH_BATCH_MAX:-1000}
+REF_BATCH=100 # orders per transaction of the reference ceiling (issue 14)
 RETRY_STEPS=4 # the dev broker's default --retry-steps, as many as RETRY_BACKOFF_SECONDS has
 
 TMP=$(mktemp -d /tmp/sf-bench.XXXXXX)
@@ -528,13 +531,13 @@ wait_quiet() {
   [[ ${3:-} == --holds-stay ]] || wait_settled "$run"
   note "$name: holds settled"
   while :; do
-    n=$(q "SELECT count(*) FROM outbox WHERE published_at IS NULL")
+    n=$(q "SELECT count(*) FROM outbox_pending")
     ((n == 0)) && break
     ((SECONDS < deadline)) || { note "outbox still holds $n unpublished records after 300 s"; break; }
     sleep 0.25
   done
   q "SELECT json_build_object('outbox_drained_s_after_last_commit',
-       round(extract(epoch FROM max(published_at) - to_timestamp($(jq .last_commit_ms "$RES/$name.json") / 1000.0))::numeric, 2),
+       round(extract(epoch FROM (SELECT published_at FROM outbox_relay) - to_timestamp($(jq .last_commit_ms "$RES/$name.json") / 1000.0))::numeric, 2),
        'outbox_records', count(*)) FROM outbox" >"$RES/$name.outbox.json"
 }
 
@@ -670,44 +673,58 @@ latency_run() {
   counts_check "$name" "$name-stock" "$name-warmup" "$name"
 }
 
-workload_flash() {
-  local n w0 p0 w1 p1 f0 m0 m1 b0 b1 t0 t1
-  note "== flash sale: $FLASH_ORDERS orders for one SKU with $FLASH_UNITS units, $FLASH_COPIES order-workers"
+# flash_run RUN NAME warm|cold: the flash sale on a fresh broker and database
+# with the stock of 10,000 SKUs; warm: after the warm-up and VACUUM ANALYZE,
+# as the other runs; cold: straight after it, as a new user's first sale
+# meets it (no warm-up, statistics only if autovacuum took them meanwhile).
+flash_run() {
+  local run=$1 name=$2 how=$3 n w0 p0 w1 p1 f0 m0 m1 b0 b1 t0 t1
+  note "== flash sale ($how): $FLASH_ORDERS orders for one SKU with $FLASH_UNITS units, $FLASH_COPIES order-workers"
   start_broker
-  new_db flash
+  new_db "$name"
   : >"$TMP/rss"
   fleet_start "$FLASH_COPIES" 1
-  stock_setup flash-skus
-  warmup flash
-  produce fl flash-stock --workload flash-stock --units "$FLASH_UNITS"
+  stock_setup "$name-skus"
+  if [[ $how == warm ]]; then
+    warmup "$name"
+  else
+    echo '{"produced": {}}' >"$RES/$name-warmup.producer.json"
+    note "$name: no warm-up, no VACUUM ANALYZE"
+  fi
+  produce "$run" "$name-stock" --workload flash-stock --units "$FLASH_UNITS"
   wait_lag 60 stockflow-stock
   checkpoint
   w0=$(cpu_fleet) p0=$(cpu_pg) f0=$(fallbacks) m0=$(machine_ticks) b0=$(cpu_ticks "$BROKER_PID") t0=$(date +%s.%N)
-  sampler_start fl
-  produce fl flash --workload flash --orders "$FLASH_ORDERS" --units "$FLASH_UNITS"
-  wait_applied fl "$FLASH_ORDERS"
+  sampler_start "$run"
+  produce "$run" "$name" --workload flash --orders "$FLASH_ORDERS" --units "$FLASH_UNITS"
+  wait_applied "$run" "$FLASH_ORDERS"
   w1=$(cpu_fleet) p1=$(cpu_pg) m1=$(machine_ticks) b1=$(cpu_ticks "$BROKER_PID") t1=$(date +%s.%N)
   wait_lag 600 "${GROUPS_ALL[@]}"
   sampler_stop
-  measure fl flash
-  sessions_json fl flash
-  batches_json fl flash
-  n=$(jq .events "$RES/flash.json")
-  cpu_json flash $((w1 - w0)) $((p1 - p0)) "$n" $((m1 - m0)) $((b1 - b0)) "$(echo "$t1 - $t0" | bc)"
-  echo "{\"batches_applied_one_by_one\": $(($(fallbacks) - f0))}" >"$RES/flash.fallbacks.json"
-  note "flash: $n orders decided in $(jq .seconds "$RES/flash.json") s"
-  wait_quiet fl flash --holds-stay
+  measure "$run" "$name"
+  sessions_json "$run" "$name"
+  batches_json "$run" "$name"
+  n=$(jq .events "$RES/$name.json")
+  cpu_json "$name" $((w1 - w0)) $((p1 - p0)) "$n" $((m1 - m0)) $((b1 - b0)) "$(echo "$t1 - $t0" | bc)"
+  echo "{\"batches_applied_one_by_one\": $(($(fallbacks) - f0))}" >"$RES/$name.fallbacks.json"
+  note "$name: $n orders decided in $(jq .seconds "$RES/$name.json") s"
+  wait_quiet "$run" "$name" --holds-stay
   local exp
-  exp=$(jq -c '.expect' "$RES/flash.producer.json")
-  check "flash: winners and losers" "$exp" "$(states_of fl | jq -c '{reserved: (.reserved // 0), rejected: (.rejected // 0)}')"
-  check "flash: stock of the flash SKU (on_hand|reserved|available)" "$FLASH_UNITS|$((FLASH_UNITS < FLASH_ORDERS ? FLASH_UNITS : FLASH_ORDERS))|$((FLASH_UNITS < FLASH_ORDERS ? 0 : FLASH_UNITS - FLASH_ORDERS))" \
-    "$(q "SELECT on_hand || '|' || reserved || '|' || available FROM stock_levels WHERE sku = 'flash-fl'")"
+  exp=$(jq -c '.expect' "$RES/$name.producer.json")
+  check "$name: winners and losers" "$exp" "$(states_of "$run" | jq -c '{reserved: (.reserved // 0), rejected: (.rejected // 0)}')"
+  check "$name: stock of the flash SKU (on_hand|reserved|available)" "$FLASH_UNITS|$((FLASH_UNITS < FLASH_ORDERS ? FLASH_UNITS : FLASH_ORDERS))|$((FLASH_UNITS < FLASH_ORDERS ? 0 : FLASH_UNITS - FLASH_ORDERS))" \
+    "$(q "SELECT on_hand || '|' || reserved || '|' || available FROM stock_levels WHERE sku = 'flash-$run'")"
   q "SELECT json_build_object('winners', count(*) FILTER (WHERE state = 'reserved'),
-       'rejected', count(*) FILTER (WHERE state = 'rejected')) FROM orders WHERE order_id LIKE 'fl-o%'" >"$RES/flash.winners.json"
-  invariants_check flash
+       'rejected', count(*) FILTER (WHERE state = 'rejected')) FROM orders WHERE order_id LIKE '$run-o%'" >"$RES/$name.winners.json"
+  invariants_check "$name"
   fleet_stop
-  rss_json >"$RES/flash.rss.json"
-  counts_check flash flash-skus flash-warmup flash-stock flash
+  rss_json >"$RES/$name.rss.json"
+  counts_check "$name" "$name-skus" "$name-warmup" "$name-stock" "$name"
+}
+
+workload_flash() {
+  flash_run fl flash warm
+  flash_run fc flash_cold cold
 }
 
 workload_wide() {
@@ -749,6 +766,9 @@ all)
     workload_capacity
   fi
   ;;
+esac
+case $WORKLOAD in
+steady | flash | all) reference_ceiling 2 ;;
 esac
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 

@@ -115,13 +115,14 @@ static int produce_rows(struct outbox *o, PGresult *r)
     return done;
 }
 
-static int mark_published(struct outbox *o, char *err, size_t errlen)
+/* Moves the relay's cursor (read at `after`) past the rows in o->ids: one
+ * row updated per round, however many records it published. */
+static int mark_published(struct outbox *o, const char *after, char *err, size_t errlen)
 {
-    const char *v[1] = {o->ids};
-    PGresult *r = PQexecParams(pg_conn(o->pg),
-                               "UPDATE outbox SET published_at = now() WHERE id = ANY ($1::bigint[])",
-                               1, NULL, v, NULL, NULL, 0);
-    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    const char *v[2] = {after, o->ids};
+    PGresult *r = PQexecParams(pg_conn(o->pg), "SELECT sf_relay_done($1::bigint, $2::bigint[])",
+                               2, NULL, v, NULL, NULL, 0);
+    int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
     if (!ok)
         pg_errline(pg_conn(o->pg), r, err, errlen);
     PQclear(r);
@@ -131,9 +132,7 @@ static int mark_published(struct outbox *o, char *err, size_t errlen)
 /* Backlog and age of the oldest unpublished row, for /metrics. */
 static void report_backlog(struct outbox *o)
 {
-    PGresult *r = PQexec(pg_conn(o->pg),
-                         "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
-                         "FROM outbox WHERE published_at IS NULL");
+    PGresult *r = PQexec(pg_conn(o->pg), "SELECT n, oldest_age FROM sf_relay_backlog()");
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
         metrics_gauge_set(METRICS_OUTBOX_BACKLOG, "", strtod(PQgetvalue(r, 0, 0), NULL));
         metrics_gauge_set(METRICS_OUTBOX_OLDEST_AGE, "", strtod(PQgetvalue(r, 0, 1), NULL));
@@ -146,7 +145,7 @@ static void purge_published(struct outbox *o)
     if (mono_ms() < o->next_purge_ms)
         return;
     o->next_purge_ms = mono_ms() + PURGE_EVERY_MS;
-    PQclear(PQexec(pg_conn(o->pg), "DELETE FROM outbox WHERE published_at < now() - interval '1 hour'"));
+    PQclear(PQexec(pg_conn(o->pg), "SELECT sf_relay_purge()"));
 }
 
 int outbox_relay(struct outbox *o, int now, char *err, size_t errlen)
@@ -159,9 +158,7 @@ int outbox_relay(struct outbox *o, int now, char *err, size_t errlen)
         return lead;
     char sql[128];
     snprintf(sql, sizeof(sql),
-             "SELECT id, topic, key, payload::text FROM outbox WHERE published_at IS NULL "
-             "ORDER BY id LIMIT %d",
-             RELAY_BATCH);
+             "SELECT id, topic, key, payload, after_id FROM sf_relay_next(%d)", RELAY_BATCH);
     PGresult *r = PQexec(pg_conn(o->pg), sql);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         pg_errline(pg_conn(o->pg), r, err, errlen);
@@ -169,8 +166,11 @@ int outbox_relay(struct outbox *o, int now, char *err, size_t errlen)
         return -1;
     }
     int n = PQntuples(r), done = n ? produce_rows(o, r) : 0;
+    char after[24] = "0";
+    if (n)
+        snprintf(after, sizeof(after), "%s", PQgetvalue(r, 0, 4));
     PQclear(r);
-    if (done && mark_published(o, err, errlen))
+    if (done && mark_published(o, after, err, errlen))
         return -1;
     purge_published(o);
     /* at most once a second: counting the backlog scans every unpublished

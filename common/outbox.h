@@ -3,11 +3,14 @@
  * Alert and ledger rows are written to the outbox table in the same
  * transaction as the change that caused them. One process at a time relays
  * them (the holder of a PostgreSQL advisory lock on its session): it reads
- * unpublished rows in id order, produces each to its topic with its key
- * through an idempotent producer, waits for the delivery reports, and marks
- * published only the rows delivered before the first failure, so per key the
- * topic follows commit order. At least once: a crash between delivery and
- * marking sends a row again (consumers dedupe by alert_id / seq). */
+ * unpublished rows in id order (sf_relay_next: above the relay's cursor, and
+ * ids it passed before their transaction committed), produces each to its
+ * topic with its key through an idempotent producer, waits for the delivery
+ * reports, and moves the cursor (sf_relay_done, one row per round) past the
+ * rows delivered before the first failure only, so per key the topic follows
+ * commit order. At least once: a crash between delivery and the cursor's
+ * move sends a row again (consumers dedupe by alert_id / seq). Published
+ * rows are deleted in bulk an hour later (schemas/sql/006_relay.sql). */
 #ifndef STOCKFLOW_OUTBOX_H
 #define STOCKFLOW_OUTBOX_H
 

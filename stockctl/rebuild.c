@@ -42,7 +42,9 @@ static const char *const restore_sql =
     " substr(c->>'outcome', strpos(c->>'outcome', ':') + 1)"
     " FROM ledger_in, LATERAL (SELECT payload->'cause' AS c) x WHERE c ? 'topic'"
     " ORDER BY c->>'event_id', seq;"
-    "SELECT setval('outbox_id_seq', greatest((SELECT max(seq) FROM ledger_in), 1));";
+    "SELECT setval('outbox_id_seq', greatest((SELECT max(seq) FROM ledger_in), 1));"
+    /* the relay starts after the ledger's records: they are on Kafka already */
+    "UPDATE outbox_relay SET last_id = greatest(last_id, (SELECT last_value FROM outbox_id_seq));";
 
 static const char *const positions_sql =
     "SELECT c->>'topic', (c->>'partition')::int, max((c->>'offset')::bigint) + 1"

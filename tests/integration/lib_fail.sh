@@ -219,7 +219,7 @@ wait_processed() {
 # noted, not failed.
 assert_outbox_published() {
   local t=${1:-30} rows got
-  wait_for "every outbox row published" "$t" sql_equals "SELECT count(*) FROM outbox WHERE published_at IS NULL" 0
+  wait_for "every outbox row published" "$t" sql_equals "SELECT count(*) FROM outbox_pending" 0
   rows=$(psql_q "SELECT count(*) FROM outbox WHERE topic = 'inventory.ledger'")
   got=$(topic_end_sum inventory.ledger)
   ((got >= rows)) || fail "inventory.ledger: $got records published, the outbox holds $rows published rows"

@@ -11,10 +11,14 @@
 #     fresh database: pg_stat_user_tables.seq_scan of those tables is the
 #     same after the ~60 batches as before them (the generic plans made on
 #     the first batch used to scan them sequentially once per batch or more).
+#  3. the outbox relay publishes every record without updating outbox rows.
 # The apply time per batch is printed (first and last tenth of the
-# order-worker's transactions), not asserted: the machine may be shared.
+# order-worker's transactions), not asserted: the machine may be shared; so
+# are the rows written per event, per table.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=lib_fail.sh
+source "$(dirname "$0")/lib_fail.sh"
 
 ORDERS=50000
 SKUS=200
@@ -115,10 +119,20 @@ pay_pid=$WORKER_PID
 produce inventory.payments "$SF_TMP/pay.txt"
 produce inventory.orders "$SF_TMP/cancel.txt"
 wait_idle 120 stockflow-order stockflow-payment
+# the relay (one of the workers) publishes every ledger record
+wait_for "every outbox row published" 120 sql_equals "SELECT count(*) FROM ${PENDING:-outbox_pending}" 0
 stop_workers "$order_pid" "$pay_pid"
 sleep 1.2
 after=$(seq_scans)
 note "seq_scan after the stream:  $after"
+# the rows each table got, per event (flushed when the sessions ended)
+writes=$(psql_q "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables
+                  WHERE n_tup_ins + n_tup_upd + n_tup_del > 0 ORDER BY relname")
+nev=$(psql_q "SELECT count(*) FROM processed_events")
+while read -r l; do note "$l"; done < <(awk -F'|' -v n="$nev" \
+  '{ printf "writes per event: %-20s inserted %6.3f  updated %6.3f  deleted %6.3f\n", $1, $2 / n, $3 / n, $4 / n }' <<<"$writes")
+assert_eq 0 "$(psql_q "SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'outbox'")" \
+  "outbox rows updated (the relay moves its cursor, one row per round)"
 
 assert_eq "$ORDERS" "$(psql_q "SELECT count(*) FROM orders WHERE order_id LIKE 'fo-%'")" "orders of the stream"
 assert_eq 2000 "$(psql_q "SELECT count(*) FROM orders WHERE order_id LIKE 'fx-%' AND state = 'awaiting_order'")" \

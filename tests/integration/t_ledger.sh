@@ -4,7 +4,7 @@
 # unpaid with 2 s holds that expire; life.py mix) applied by stock-, order-,
 # payment- and timeout-workers:
 #  - nothing on any retry or dead-letter topic, the state the stream gives;
-#  - every outbox row is published (published_at set);
+#  - every outbox row is published (none left in outbox_pending);
 #  - inventory.ledger holds exactly the outbox's ledger rows: same count, each
 #    seq once, the record key equal to the payload's key, every key on one
 #    partition with its seqs increasing in offset order;
@@ -80,7 +80,7 @@ n_events=$(cat "$SF_TMP/mx/"{stock,stock_late,orders,payments}.txt "$SF_TMP/adju
 assert_processed_exactly "$SF_TMP/mx/"{stock,stock_late,orders,payments}.txt "$SF_TMP/adjust.txt"
 
 # ---- outbox -> inventory.ledger -----------------------------------------------
-wait_for "every outbox row published" 60 sql_equals "SELECT count(*) FROM outbox WHERE published_at IS NULL" 0
+wait_for "every outbox row published" 60 sql_equals "SELECT count(*) FROM outbox_pending" 0
 psql_q "SELECT id FROM outbox WHERE topic = 'inventory.ledger' ORDER BY id" >"$SF_TMP/outbox.seq"
 rows=$(wc -l <"$SF_TMP/outbox.seq")
 note "$n_events events, $rows ledger rows in the outbox"

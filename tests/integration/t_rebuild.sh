@@ -400,7 +400,7 @@ settle 90
 produce_all "$D/p1" _b
 settle 60
 note "part 1: $nev1 events"
-wait_sql "every outbox row published" 60 "SELECT count(*) FROM outbox WHERE published_at IS NULL" 0
+wait_sql "every outbox row published" 60 "SELECT count(*) FROM outbox_pending" 0
 psql_q "$state_sql" >"$SF_TMP/live-state.txt"
 assert_files_eq "$D/p1/expect.txt" "$SF_TMP/live-state.txt" "live: order states and per SKU received|adjusted|committed"
 assert_invariants
