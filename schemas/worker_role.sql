@@ -11,9 +11,9 @@
 -- schema the migrations ran in and nowhere else:
 --   tables      SELECT, INSERT, UPDATE (the apply functions run as the
 --               caller, SECURITY INVOKER, so they need the table rights);
---               DELETE only on the tables in may_delete (the relay's purge);
---               no TRUNCATE, REFERENCES or TRIGGER; nothing on
---               schema_migrations
+--               DELETE only on the tables in may_delete (the relay's purge,
+--               the payment watermark's pins); no TRUNCATE, REFERENCES
+--               or TRIGGER; nothing on schema_migrations
 --   views       SELECT
 --   sequences   USAGE, SELECT (nextval of the outbox ids)
 --   functions   EXECUTE
@@ -27,7 +27,7 @@ DO $grants$
 DECLARE
     r text := current_setting('stockflow.worker_role');
     s text := current_schema();
-    may_delete text[] := ARRAY['outbox', 'outbox_relay_holes'];
+    may_delete text[] := ARRAY['outbox', 'outbox_relay_holes', 'watermark_pins'];
     no_access text[] := ARRAY['schema_migrations'];
     t record;
 BEGIN

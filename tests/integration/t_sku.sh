@@ -158,7 +158,7 @@ assert_eq "$before" "$(show sku-a safety_stock low_stock_threshold hide_below un
 
 # ---- 5. delivered again, replayed twice --------------------------------------------------
 wait_for "every outbox row published" 60 \
-  bash -c '[[ $(psql "$DATABASE_URL" -XAtqc "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0 ]]'
+  bash -c '[[ $(psql "$DATABASE_URL" -XAtqc "SELECT count(*) FROM outbox_pending") == 0 ]]'
 state_sql="SELECT format('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s', sku, on_hand, reserved, safety_stock,
                   low_stock_threshold, hide_below, unit_cost, received_total, adjusted_total, updated_at)
              FROM stock ORDER BY sku COLLATE \"C\""
