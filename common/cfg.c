@@ -2,15 +2,17 @@
 
 #include "log.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum cfg_type { T_STR, T_LONG, T_BACKOFF, T_LOGLEVEL, T_BROKERS, T_PGURL, T_HTTPURL, T_SECRET, T_BOOL };
+enum cfg_type { T_STR, T_ADDR, T_LONG, T_BACKOFF, T_LOGLEVEL, T_BROKERS, T_PGURL, T_HTTPURL, T_SECRET, T_BOOL };
 
 struct cfg_entry {
     const char *name;
@@ -32,6 +34,7 @@ static const struct cfg_entry entries[] = {
     {"RESERVATION_HOLD_SECONDS", T_LONG, "900", 1, 604800, OFF(hold_seconds)},
     {"RETRY_BACKOFF_SECONDS", T_BACKOFF, "1,10,60,300", 0, 0, OFF(retry_backoff)},
     {"HTTP_PORT", T_LONG, NULL, 0, 65535, OFF(http_port)},
+    {"HTTP_BIND", T_ADDR, "0.0.0.0", 0, 0, OFF(http_bind)},
     {"LOG_LEVEL", T_LOGLEVEL, "info", 0, 0, OFF(log_level)},
     {"BATCH_MAX", T_LONG, "1000", 1, 10000, OFF(batch_max)},
     {"PG_LOCK_TIMEOUT_MS", T_LONG, "2000", 1, 600000, OFF(lock_timeout_ms)},
@@ -209,6 +212,15 @@ static int load_one(struct cfg *c, const struct cfg_entry *e, const char *v, cha
     switch (e->type) {
     case T_STR:
         break;
+    case T_ADDR: { /* an IPv4 or IPv6 literal, no host name: nothing to resolve */
+        unsigned char a[sizeof(struct in6_addr)];
+        if (inet_pton(AF_INET, v, a) != 1 && inet_pton(AF_INET6, v, a) != 1) {
+            snprintf(why, whylen, "not an IP address (e.g. 0.0.0.0, 127.0.0.1, ::)");
+            return -1;
+        }
+        snprintf(dst, sizeof(c->http_bind), "%s", v);
+        return 0;
+    }
     case T_BROKERS:
         if (check_brokers(v, why, whylen))
             return -1;
@@ -391,13 +403,15 @@ void cfg_log(const struct cfg *c, const char *const *environ_vars)
         n += (size_t)snprintf(steps + n, sizeof(steps) - n, "%s%ld", i ? "," : "", c->retry_backoff[i]);
     log_info("config: KAFKA_BROKERS=%s DATABASE_URL=%s ALERT_WEBHOOK_URL=%s "
              "ALERT_WEBHOOK_SECRET=%s ALERT_WEBHOOK_AUTHORIZATION=%s ALERT_INCLUDE_PAYLOAD=%s "
-             "RESERVATION_HOLD_SECONDS=%ld RETRY_BACKOFF_SECONDS=%s HTTP_PORT=%ld BATCH_MAX=%ld "
+             "RESERVATION_HOLD_SECONDS=%ld RETRY_BACKOFF_SECONDS=%s HTTP_PORT=%ld HTTP_BIND=%s "
+             "BATCH_MAX=%ld "
              "PG_LOCK_TIMEOUT_MS=%ld PG_STATEMENT_TIMEOUT_MS=%ld TURN_DEADLINE_MS=%ld "
              "PAYMENT_LAG_ALERT_SECONDS=%ld",
              c->kafka_brokers, db, hook[0] ? hook : "(unset: alerts logged only)",
              c->alert_webhook_secret[0] ? "***" : "(unset: requests unsigned)",
              c->alert_webhook_authorization[0] ? "***" : "(unset)",
              c->alert_include_payload ? "true" : "false", c->hold_seconds, steps, c->http_port,
+             c->http_bind,
              c->batch_max, c->lock_timeout_ms, c->statement_timeout_ms, c->turn_deadline_ms,
              c->payment_lag_alert_s);
     for (const char *const *e = environ_vars; e && *e; e++) {

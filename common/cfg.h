@@ -21,6 +21,7 @@ struct cfg {
     long retry_backoff[CFG_MAX_RETRY_STEPS]; /* RETRY_BACKOFF_SECONDS */
     size_t n_retry;
     long http_port;    /* HTTP_PORT, 0 disables the endpoint */
+    char http_bind[64]; /* HTTP_BIND: the address it listens on (default 0.0.0.0) */
     int log_level;     /* enum log_level */
     long batch_max;    /* BATCH_MAX: events per database transaction */
     long lock_timeout_ms; /* PG_LOCK_TIMEOUT_MS */

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,7 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_CONNECTIONS 32
 #define CONNECTION_TIMEOUT_S 10
 
 struct http {
@@ -96,41 +96,57 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
 
 /* ---- life cycle --------------------------------------------------------- */
 
-/* Binds and listens on 0.0.0.0:port (0: any free port). Returns the socket,
+/* Binds and listens on bind:port (0: any free port). Returns the socket,
  * or a negative errno with err set. */
-static int listen_on(long port, char *err, size_t errlen)
+static int listen_on(const char *bind_addr, long port, char *err, size_t errlen)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_ANY)};
-    int one = 1, e;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE};
+    struct addrinfo *ai = NULL;
+    char serv[16], where[96];
+    int one = 1, e, fd;
+
+    snprintf(serv, sizeof(serv), "%ld", port);
+    if (strchr(bind_addr, ':'))
+        snprintf(where, sizeof(where), "[%s]:%ld", bind_addr, port);
+    else
+        snprintf(where, sizeof(where), "%s:%ld", bind_addr, port);
+    if ((e = getaddrinfo(bind_addr, serv, &hints, &ai)) != 0) {
+        snprintf(err, errlen, "HTTP_BIND %s: not an IP address (%s)", bind_addr, gai_strerror(e));
+        return -EINVAL;
+    }
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         e = errno;
         snprintf(err, errlen, "HTTP_PORT %ld: socket: %s", port, strerror(e));
+        freeaddrinfo(ai);
         return -e;
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 64)) {
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 64)) {
         e = errno;
-        snprintf(err, errlen, "HTTP_PORT %ld: cannot listen on 0.0.0.0:%ld: %s", port, port,
-                 strerror(e));
+        snprintf(err, errlen, "HTTP_PORT %ld: cannot listen on %s: %s", port, where, strerror(e));
         close(fd);
+        freeaddrinfo(ai);
         return -e;
     }
+    freeaddrinfo(ai);
     return fd;
 }
 
 static long bound_port(int fd)
 {
-    struct sockaddr_in a;
+    struct sockaddr_storage a;
     socklen_t len = sizeof(a);
     if (getsockname(fd, (struct sockaddr *)&a, &len))
         return 0;
-    return ntohs(a.sin_port);
+    if (a.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&a)->sin_port);
 }
 
-int http_new(struct http **out, long port, const struct http_probe *probe, char *err, size_t errlen)
+int http_new(struct http **out, const char *addr, long port, const struct http_probe *probe, char *err, size_t errlen)
 {
     *out = NULL;
     if (port == 0)
@@ -146,7 +162,8 @@ int http_new(struct http **out, long port, const struct http_probe *probe, char 
     }
     if (probe)
         h->probe = *probe;
-    int fd = listen_on(port == HTTP_PORT_EPHEMERAL ? 0 : port, err, errlen);
+    int fd = listen_on(addr && *addr ? addr : "0.0.0.0", port == HTTP_PORT_EPHEMERAL ? 0 : port, err,
+                       errlen);
     if (fd < 0) {
         free(h);
         return fd;
@@ -155,7 +172,8 @@ int http_new(struct http **out, long port, const struct http_probe *probe, char 
     h->d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
                             on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
                             MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-                            (unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                            (unsigned)HTTP_MAX_PER_CLIENT, MHD_OPTION_CONNECTION_TIMEOUT,
                             (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_END);
     if (!h->d) {
         snprintf(err, errlen, "HTTP_PORT %ld: libmicrohttpd did not start", port);

@@ -20,6 +20,8 @@
 #include <stdint.h>
 
 #define HTTP_PORT_EPHEMERAL (-1L) /* http_new: any free port (tests) */
+#define HTTP_MAX_CONNECTIONS 32
+#define HTTP_MAX_PER_CLIENT 4
 
 /* A probe returns 0 when healthy, else non-zero with one line in why
  * (NUL-terminated, at most whylen bytes). Called on the HTTP thread. */
@@ -34,12 +36,15 @@ struct http_probe {
 
 struct http;
 
-/* Starts serving on 0.0.0.0:port. port 0 disables the endpoint: returns 0
- * with *out = NULL (http_free and http_port accept NULL).
+/* Starts serving on addr:port (addr: an IPv4 or IPv6 literal, NULL or ""
+ * for 0.0.0.0). port 0 disables the endpoint: returns 0 with *out = NULL
+ * (http_free and http_port accept NULL). One client address holds at most
+ * HTTP_MAX_PER_CLIENT of the HTTP_MAX_CONNECTIONS connections, so a client
+ * that opens many and sends nothing cannot starve the liveness probe.
  * HTTP_PORT_EPHEMERAL binds a free port (see http_port). The probe is
  * copied; the contexts it points to are borrowed until http_free.
  * Returns 0, or a negative errno with one line in err (port in use, ...). */
-int http_new(struct http **out, long port, const struct http_probe *probe, char *err,
+int http_new(struct http **out, const char *addr, long port, const struct http_probe *probe, char *err,
              size_t errlen);
 
 /* The port served, 0 for NULL. */

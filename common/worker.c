@@ -502,7 +502,8 @@ static void usage(const struct worker_role *r, FILE *f)
             "                            of its alert (default true)\n"
             "  RESERVATION_HOLD_SECONDS  hold time when an order carries none (default 900)\n"
             "  RETRY_BACKOFF_SECONDS     backoff steps (default 1,10,60,300)\n"
-            "  HTTP_PORT                 metrics/health port (default %ld)\n"
+            "  HTTP_PORT                 metrics/health port (default %ld; 0 turns it off)\n"
+            "  HTTP_BIND                 the address it listens on (default 0.0.0.0; :: for IPv6)\n"
             "  LOG_LEVEL                 debug, info, warn, error (default info)\n"
             "  BATCH_MAX                 events per database transaction (default 1000; a batch\n"
             "                            also stops at 8 MiB of records)\n"
@@ -594,7 +595,7 @@ int worker_main(const struct worker_role *role, int argc, char **argv)
     const struct http_probe health = {http_heartbeat_check, &heartbeat, http_status_check,
                                      &readiness};
     struct http *http = NULL;
-    if (http_new(&http, cfg.http_port, &health, err, sizeof(err))) {
+    if (http_new(&http, cfg.http_bind, cfg.http_port, &health, err, sizeof(err))) {
         fprintf(stderr, "%s: %s\n", role->name, err);
         return 2;
     }

@@ -39,6 +39,7 @@ START_TEST(defaults_follow_design)
     ck_assert_str_eq(c.alert_webhook_secret, "");
     ck_assert_str_eq(c.alert_webhook_authorization, "");
     ck_assert_int_eq(c.alert_include_payload, 1);
+    ck_assert_str_eq(c.http_bind, "0.0.0.0");
 }
 END_TEST
 
@@ -49,7 +50,7 @@ START_TEST(values_are_read)
                                       "LOG_LEVEL", "debug", "ALERT_WEBHOOK_URL",
                                       "https://hooks.example/x", "ALERT_WEBHOOK_SECRET", "whsec_1",
                                       "ALERT_WEBHOOK_AUTHORIZATION", "Bearer t0k",
-                                      "ALERT_INCLUDE_PAYLOAD", "false", NULL};
+                                      "ALERT_INCLUDE_PAYLOAD", "false", "HTTP_BIND", "::1", NULL};
     struct cfg c;
     char err[512];
     fake_env = env;
@@ -64,6 +65,7 @@ START_TEST(values_are_read)
     ck_assert_str_eq(c.alert_webhook_secret, "whsec_1");
     ck_assert_str_eq(c.alert_webhook_authorization, "Bearer t0k");
     ck_assert_int_eq(c.alert_include_payload, 0);
+    ck_assert_str_eq(c.http_bind, "::1");
 }
 END_TEST
 
@@ -91,6 +93,8 @@ static const struct {
     {"RETRY_BACKOFF_SECONDS", "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1", "more than 16"},
     {"HTTP_PORT", "70000", "0..65535"},
     {"HTTP_PORT", "-1", "0..65535"},
+    {"HTTP_BIND", "localhost", "not an IP address"},
+    {"HTTP_BIND", "10.0.0.300", "not an IP address"},
     {"LOG_LEVEL", "loud", "debug, info"},
     {"BATCH_MAX", "0", "1..10000"},
     {"PG_LOCK_TIMEOUT_MS", "x", "whole number"},

@@ -7,7 +7,12 @@
 #include <check.h>
 #include <curl/curl.h>
 #include <dirent.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +79,7 @@ static struct http *start(const struct http_probe *probe)
 {
     struct http *h = NULL;
     char err[256] = "";
-    int rc = http_new(&h, HTTP_PORT_EPHEMERAL, probe, err, sizeof(err));
+    int rc = http_new(&h, NULL, HTTP_PORT_EPHEMERAL, probe, err, sizeof(err));
     ck_assert_msg(rc == 0, "http_new: %d %s", rc, err);
     ck_assert_ptr_nonnull(h);
     ck_assert_int_gt(http_port(h), 0);
@@ -241,13 +246,13 @@ START_TEST(port_zero_disables)
 {
     struct http *h = (struct http *)&h; /* not NULL */
     char err[128] = "";
-    ck_assert_int_eq(http_new(&h, 0, NULL, err, sizeof(err)), 0);
+    ck_assert_int_eq(http_new(&h, NULL, 0, NULL, err, sizeof(err)), 0);
     ck_assert_ptr_null(h);
     ck_assert_int_eq(http_port(NULL), 0);
     http_free(NULL);
-    ck_assert_int_eq(http_new(&h, 70000, NULL, err, sizeof(err)), -EINVAL);
+    ck_assert_int_eq(http_new(&h, NULL, 70000, NULL, err, sizeof(err)), -EINVAL);
     ck_assert_str_eq(err, "HTTP_PORT 70000: not a port (1..65535, 0 disables)");
-    ck_assert_int_eq(http_new(&h, -5, NULL, err, sizeof(err)), -EINVAL);
+    ck_assert_int_eq(http_new(&h, NULL, -5, NULL, err, sizeof(err)), -EINVAL);
     ck_assert_ptr_null(h);
 }
 END_TEST
@@ -257,7 +262,7 @@ START_TEST(port_in_use_is_one_clear_error)
     struct http *a = start(NULL), *b = (struct http *)&a;
     char err[256] = "", want[128];
     long port = http_port(a);
-    ck_assert_int_eq(http_new(&b, port, NULL, err, sizeof(err)), -EADDRINUSE);
+    ck_assert_int_eq(http_new(&b, NULL, port, NULL, err, sizeof(err)), -EADDRINUSE);
     ck_assert_ptr_null(b);
     snprintf(want, sizeof(want), "HTTP_PORT %ld: cannot listen on 0.0.0.0:%ld: %s", port, port,
              strerror(EADDRINUSE));
@@ -277,9 +282,96 @@ START_TEST(free_releases_port_and_descriptors)
     ck_assert_int_eq(open_fds(), before);
     /* the same port is free again */
     char err[256] = "";
-    ck_assert_int_eq(http_new(&a, port, NULL, err, sizeof(err)), 0);
+    ck_assert_int_eq(http_new(&a, NULL, port, NULL, err, sizeof(err)), 0);
     ck_assert_int_eq(http_port(a), port);
     http_free(a);
+}
+END_TEST
+
+/* A TCP connection from loopback address src (127.0.0.x: Linux routes the
+ * whole 127/8 to lo) to dst:port; -1 if refused. */
+static int tcp_from(const char *src, const char *dst, long port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET}, b = {.sin_family = AF_INET};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(inet_pton(AF_INET, src, &a.sin_addr), 1);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(inet_pton(AF_INET, dst, &b.sin_addr), 1);
+    b.sin_port = htons((uint16_t)port);
+    if (connect(fd, (struct sockaddr *)&b, sizeof(b))) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* GET path over a raw connection from src; the status code, or -1 when the
+ * server closed the connection (or sent nothing) within 5 s. */
+static int raw_get(const char *src, const char *dst, long port, const char *path)
+{
+    char req[128], buf[256];
+    int fd = tcp_from(src, dst, port), code = -1;
+    size_t n = 0;
+    if (fd < 0)
+        return -1;
+    snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
+    if (write(fd, req, strlen(req)) == (ssize_t)strlen(req)) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        while (n < sizeof(buf) - 1 && poll(&p, 1, 5000) == 1) {
+            ssize_t k = read(fd, buf + n, sizeof(buf) - 1 - n);
+            if (k <= 0)
+                break;
+            n += (size_t)k;
+        }
+        buf[n] = '\0';
+        if (sscanf(buf, "HTTP/1.%*d %d", &code) != 1)
+            code = -1;
+    }
+    close(fd);
+    return code;
+}
+
+START_TEST(http_bind_is_the_listening_address)
+{
+    struct http *h = NULL;
+    char err[256] = "";
+    ck_assert_int_eq(http_new(&h, "127.0.0.2", HTTP_PORT_EPHEMERAL, NULL, err, sizeof(err)), 0);
+    long port = http_port(h);
+    ck_assert_int_eq(raw_get("127.0.0.1", "127.0.0.2", port, "/healthz"), 200);
+    ck_assert_int_eq(tcp_from("127.0.0.1", "127.0.0.1", port), -1); /* not on 127.0.0.1 */
+    http_free(h);
+    h = (struct http *)&h;
+    ck_assert_int_eq(http_new(&h, "localhost", 8080, NULL, err, sizeof(err)), -EINVAL);
+    ck_assert_ptr_null(h);
+    ck_assert_ptr_nonnull(strstr(err, "HTTP_BIND localhost: not an IP address"));
+}
+END_TEST
+
+/* One client opening more connections than the server has, and sending
+ * nothing, holds only HTTP_MAX_PER_CLIENT of them: the liveness probe from
+ * another address is still answered at once. */
+START_TEST(one_client_cannot_starve_the_probe)
+{
+    struct http *h = start(NULL);
+    long port = http_port(h);
+    int fds[HTTP_MAX_CONNECTIONS + 8], held = 0;
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+        fds[i] = tcp_from("127.0.0.3", "127.0.0.1", port);
+    /* the server closes each connection past the client's share */
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+        struct pollfd p = {.fd = fds[i], .events = POLLIN};
+        char c;
+        if (fds[i] >= 0 && !(poll(&p, 1, 200) == 1 && read(fds[i], &c, 1) == 0))
+            held++;
+    }
+    ck_assert_int_eq(held, HTTP_MAX_PER_CLIENT);
+    ck_assert_int_eq(raw_get("127.0.0.4", "127.0.0.1", port, "/healthz"), 200);
+    ck_assert_int_eq(raw_get("127.0.0.4", "127.0.0.1", port, "/metrics"), 200);
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    http_free(h);
 }
 END_TEST
 
@@ -315,6 +407,8 @@ static Suite *suite(void)
     tcase_add_test(tc, port_in_use_is_one_clear_error);
     tcase_add_test(tc, free_releases_port_and_descriptors);
     tcase_add_test(tc, heartbeat_and_status_without_server);
+    tcase_add_test(tc, http_bind_is_the_listening_address);
+    tcase_add_test(tc, one_client_cannot_starve_the_probe);
     suite_add_tcase(s, tc);
     return s;
 }
