@@ -42,7 +42,7 @@ tls_env=(KAFKA_BROKERS="$tls" RDKAFKA_SECURITY_PROTOCOL=ssl)
 # 1. topics and a worker over TLS
 env "${tls_env[@]}" RDKAFKA_SSL_CA_LOCATION="$T/ca.crt" "$STOCKCTL" topics apply --partitions 2 \
   >"$SF_TMP/topics.out" 2>"$SF_TMP/topics.err" || fail "topics apply over TLS: $(tail -n 3 "$SF_TMP/topics.err")"
-assert_eq 22 "$(grep -c '^created' "$SF_TMP/topics.out")" "topics created over TLS"
+assert_eq "$(expected_topics 4)" "$(awk '$1 == "created" {print $2}' "$SF_TMP/topics.out")" "topics created over TLS"
 
 receipt() { # EVENT_ID QTY
   printf 'sku-t|{"event_id":"%s","type":"stock.received","occurred_at":"2026-12-01T10:00:00Z","sku":"sku-t","qty":%d}\n' "$1" "$2"
