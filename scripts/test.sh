@@ -44,6 +44,30 @@ run_meson_test() {
   passed=$((passed + ${ok:-0}))
   failed=$((failed + ${fail:-0}))
   if [ "$rc" -ne 0 ] && [ "${fail:-0}" -eq 0 ]; then failed=$((failed + 1)); fi
+  if [ "$rc" -ne 0 ]; then note_failures "$2"; fi
+}
+
+# Keeps the name and the last lines of every failed test of the run that
+# just ended in build dir $1, for the summary at the end (CI shows the tail
+# of the output, where the inline error logs of an early tier are long gone).
+note_failures() {
+  local json
+  json=$(ls -t "$1"/meson-logs/testlog*.json 2>/dev/null | head -n 1)
+  [ -n "$json" ] || return 0
+  python3 - "$json" "$1" >>"$tmp/failures" <<'PY' || true
+import json, sys
+for line in open(sys.argv[1]):
+    t = json.loads(line)
+    if t.get("result") in ("OK", "SKIP", "EXPECTEDFAIL"):
+        continue
+    lines = ((t.get("stdout") or "") + (t.get("stderr") or "")).splitlines()
+    # the test's own narration ends where lib.sh starts dumping process logs
+    cut = next((i for i, l in enumerate(lines) if l.startswith("----- ")), len(lines))
+    said = lines[:cut][-30:]
+    why = [l for l in lines[:cut][:-30] if "FAIL" in l or "ASSERTION" in l][:10]
+    print(f"--- {sys.argv[2]}: {t['name']} {t['result']} ({t.get('duration', 0):.1f} s)")
+    print("\n".join("    " + l for l in why + said + ["..."] + lines[cut:][-30:]))
+PY
 }
 
 setup_build() { # dir, meson options...
@@ -110,5 +134,10 @@ if [ "$quick" -eq 0 ]; then
 fi
 
 echo
+if [ -s "$tmp/failures" ]; then
+  echo "== failed tests"
+  cat "$tmp/failures"
+  echo
+fi
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
