@@ -4,13 +4,15 @@
 # {sku, available, status, version, as_of}, through the outbox.
 #  1. One batch: 1,000 orders on 10 SKUs produced before the order-worker
 #     starts. Per transaction at most one record per SKU (outbox rows grouped
-#     by xmin), and at most 10 records per transaction that applied them.
+#     by xmin; checked again after 2, whose batches update a row many times),
+#     and at most 10 records per transaction that applied them.
 #  2. A random stream over 50 SKUs: receipts, orders, payments, failures,
 #     cancellations, adjustments (some poison: below zero) and sku.configured
 #     settings, with the order-, payment- and stock-worker killed (kill -9)
 #     and restarted in the middle.
 #  3. Changes nothing sellable, writes nothing: 30 events of the stream sent
-#     again (duplicates) and a sku.configured that sets only unit_cost.
+#     again (duplicates), a sku.configured that sets only unit_cost, a loss
+#     of 3 and a receipt of 3 of one SKU in one transaction.
 #  4. stockctl rebuild --from-ledger into a fresh database, then more events:
 #     versions go on above every version published before.
 # After 2 and after 4, read back from the broker, per SKU: versions strictly
@@ -34,6 +36,15 @@ WORKER_ENV=(RESERVATION_HOLD_SECONDS=604800)
 feed_rows() { psql_q "SELECT count(*) FROM outbox WHERE topic = 'inventory.availability'"; }
 processed() { psql_q "SELECT count(*) FROM processed_events"; }
 published() { wait_sql "the outbox published" 60 "SELECT count(*) FROM outbox_pending" 0; }
+
+# one_per_xact LABEL: no transaction wrote two feed records for one SKU.
+one_per_xact() {
+  local twice
+  twice=$(psql_q "SELECT key || ' in xact ' || xmin::text || ': ' || count(*) || ' records'
+                    FROM outbox WHERE topic = 'inventory.availability'
+                   GROUP BY xmin::text, key HAVING count(*) > 1 LIMIT 5") || fail "one_per_xact: query failed"
+  assert_eq "" "$twice" "$1: at most one feed record per SKU per transaction"
+}
 
 # check_feed LABEL: reads inventory.availability, checks it against
 # stock_levels (see the header); notes the figures.
@@ -158,6 +169,10 @@ write("again_payments.txt", payments[0][:10])
 write("again_stock.txt", stock0[:10])
 write("cost.txt", [rec("fs-00", dict(event_id="cost-1", type="sku.configured", occurred_at=T, sku="fs-00",
                                      unit_cost=2.5))])
+write("downup.txt", [rec("fb-0", dict(event_id="du-1", type="stock.adjusted", occurred_at=T, sku="fb-0",
+                                      delta=-3, reason="count")),
+                     rec("fb-0", dict(event_id="du-2", type="stock.received", occurred_at=T, sku="fb-0",
+                                      qty=3))])
 # 4. after the rebuild
 write("late_stock.txt", [rec(s, dict(event_id=eid("lr"), type="stock.received", occurred_at=T, sku=s, qty=7))
                          for s in skus[:10]])
@@ -180,10 +195,7 @@ wait_sql "the 1,000 orders applied" 90 "SELECT count(*) FROM processed_events WH
 # transactions that applied the orders: processed_at is now() of the transaction
 xacts=$(psql_q "SELECT count(DISTINCT processed_at) FROM processed_events WHERE event_id LIKE 'bo-%'")
 recs=$(psql_q "SELECT count(*) FROM outbox WHERE id > $mark AND topic = 'inventory.availability'")
-assert_eq "" "$(psql_q "SELECT xmin || ': ' || count(*) || ' records for ' || count(DISTINCT key) || ' SKUs'
-                         FROM outbox WHERE id > $mark AND topic = 'inventory.availability'
-                        GROUP BY xmin::text HAVING count(*) > count(DISTINCT key)")" \
-  "at most one feed record per SKU per transaction"
+one_per_xact "the batch"
 ((recs >= 10)) || fail "the batch wrote $recs feed records, expected one per SKU at least (10)"
 ((recs <= 10 * xacts)) || fail "the batch wrote $recs feed records in $xacts transactions: more than 10 per transaction"
 note "1,000 orders on 10 SKUs: $xacts transaction(s), $recs feed records"
@@ -216,6 +228,7 @@ stock_pid=$WORKER_PID
 wait_idle 120 stockflow-order stockflow-payment stockflow-stock
 published
 assert_invariants
+one_per_xact "the stream"
 out=$(check_feed "after the stream") || exit 1
 note "after the stream: $out"
 note "statuses: $(psql_q "SELECT string_agg(status || ' ' || n, ', ' ORDER BY status)
@@ -234,6 +247,14 @@ wait_sql "the unit_cost setting applied" 60 \
 wait_idle 60 stockflow-order stockflow-payment stockflow-stock
 assert_eq "$((n_before + 1))" "$(processed)" "30 events sent again: duplicates, nothing recorded"
 assert_eq "$before" "$(feed_rows)" "feed records after 30 duplicates and a unit_cost setting"
+# down and up again in one transaction (the stock-worker stopped while both are produced)
+stop_worker "$stock_pid"
+produce inventory.stock "$D/downup.txt"
+start_worker stock "${WORKER_ENV[@]}"
+stock_pid=$WORKER_PID
+wait_sql "the loss and the receipt applied, in one transaction" 60 \
+  "SELECT count(*) || '|' || count(DISTINCT processed_at) FROM processed_events WHERE event_id LIKE 'du-%'" "2|1"
+assert_eq "$before" "$(feed_rows)" "feed records after a loss of 3 and a receipt of 3 in one transaction"
 assert_eq 2.5 "$(psql_q "SELECT unit_cost FROM stock WHERE sku = 'fs-00'")" "unit_cost set"
 
 # ---- 4. rebuild, then more events ----------------------------------------------------------
