@@ -234,7 +234,7 @@ def main():
                   f"({fd['skus']:,} SKUs)")
         ob = r.get("outbox")
         if ob and ob.get("outbox_drained_s_after_last_commit") is not None:
-            print(f"  {name:<13} {'outbox relay':<15} all {ob['outbox_records']:,} ledger/alert records published "
+            print(f"  {name:<13} {'outbox relay':<15} all {ob['outbox_records']:,} ledger/alert/feed records published "
                   f"{ob['outbox_drained_s_after_last_commit']} s after the last commit")
     print()
     for name, what in (("flash", "flash sale"), ("flash_cold", "flash sale on a fresh database (no warm-up)")):
