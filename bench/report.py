@@ -133,6 +133,15 @@ def main():
             cost = round(100 * (1 - on / off), 1)
             ratios["feed_cost_pct"] = cost
             target("feed cost: steady events/s, feed on vs off", "<= 15%", cost, cost <= 15)
+
+        def cpu1k(r):
+            c = r.get("cpu") or {}
+            w, p = c.get("workers_cpu_s_per_1k"), c.get("pg_cpu_s_per_1k")
+            return None if w is None or p is None else w + p
+        con, coff = cpu1k(runs["steady"]), cpu1k(runs["steady_nofeed"])
+        if con and coff:
+            # less sensitive to a loaded machine than events/s of one short run
+            ratios["feed_cost_cpu_pct"] = round(100 * (con / coff - 1), 1)
     rss_all = [v for r in runs.values() for v in (r.get("peak_rss_mb") or {}).values()]
     if rss_all:
         target("worker peak RSS", "<= 64 MB", max(rss_all), max(rss_all) <= 64)
@@ -263,6 +272,11 @@ def main():
               f"{ref['seconds']} s, batches of {ref['batch']} orders: {ref['orders_per_s']:,.0f} orders/s")
         for name, x in ref_ratios.items():
             print(f"  {name}: {runs[name]['orders_per_s']:,.0f} orders/s end to end = {x:.2f}x of it")
+    if "feed_cost_pct" in ratios:
+        print(f"feed cost (steady, feed on vs disabled): events/s {runs['steady']['events_per_s']:,.0f} vs "
+              f"{runs['steady_nofeed']['events_per_s']:,.0f} ({ratios['feed_cost_pct']:+.1f}%); "
+              f"workers + PostgreSQL CPU s per 1,000 events "
+              f"{fmt(ratios.get('feed_cost_cpu_pct'), 1)}% more")
     print()
     print("targets (reported, never failed on):")
     for t in targets:

@@ -71,16 +71,16 @@ SELECT s.sku, s.on_hand, s.reserved, s.safety_stock, sf_available(s) AS availabl
 
 CREATE SEQUENCE IF NOT EXISTS availability_version;
 
--- The feed record of one SKU, as it is now (the caller holds its row).
--- PL/pgSQL: its plan is cached (a SQL function that cannot be inlined is
--- planned again on every call).
-CREATE OR REPLACE FUNCTION sf_availability_record(s stock)
+-- The feed record of one SKU (the caller holds its row and computed its
+-- available and status with sf_available and sf_status_of). PL/pgSQL: its
+-- plan is cached (a SQL function that cannot be inlined is planned again on
+-- every call).
+CREATE OR REPLACE FUNCTION sf_availability_record(p_sku text, p_available bigint, p_status text)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO outbox (topic, key, payload)
-    VALUES ('inventory.availability', s.sku,
-            jsonb_build_object('sku', s.sku, 'available', sf_available(s),
-                               'status', sf_status_of(s),
+    VALUES ('inventory.availability', p_sku,
+            jsonb_build_object('sku', p_sku, 'available', p_available, 'status', p_status,
                                'version', nextval('availability_version'),
                                'as_of', to_char(clock_timestamp() AT TIME ZONE 'UTC',
                                                 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
@@ -92,6 +92,8 @@ DECLARE
     v_seen text := coalesce(nullif(current_setting('stockflow.feed_seen', true), ''), ',');
     v_key text := encode(textsend(NEW.sku), 'hex') || ',';
     s stock%ROWTYPE;
+    v_available bigint;
+    v_status text;
 BEGIN
     IF strpos(v_seen, ',' || v_key) > 0 THEN
         RETURN NULL;
@@ -101,11 +103,12 @@ BEGIN
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
-    IF TG_OP = 'UPDATE' AND sf_available(s) = sf_available(OLD)
-       AND sf_status_of(s) = sf_status_of(OLD) THEN
+    v_available := sf_available(s);
+    v_status := sf_status_of(s);
+    IF TG_OP = 'UPDATE' AND v_available = sf_available(OLD) AND v_status = sf_status_of(OLD) THEN
         RETURN NULL;    -- back where the transaction found it
     END IF;
-    PERFORM sf_availability_record(s);
+    PERFORM sf_availability_record(s.sku, v_available, v_status);
     RETURN NULL;
 END $$;
 
@@ -127,6 +130,6 @@ DECLARE
     s stock%ROWTYPE;
 BEGIN
     FOR s IN SELECT * FROM stock ORDER BY sku LOOP
-        PERFORM sf_availability_record(s);
+        PERFORM sf_availability_record(s.sku, sf_available(s), sf_status_of(s));
     END LOOP;
 END $$;
