@@ -276,7 +276,7 @@ def main():
         print(f"feed cost (steady, feed on vs disabled): events/s {runs['steady']['events_per_s']:,.0f} vs "
               f"{runs['steady_nofeed']['events_per_s']:,.0f} ({ratios['feed_cost_pct']:+.1f}%); "
               f"workers + PostgreSQL CPU s per 1,000 events "
-              f"{fmt(ratios.get('feed_cost_cpu_pct'), 1)}% more")
+              + (f"{ratios['feed_cost_cpu_pct']:+.1f}%" if ratios.get("feed_cost_cpu_pct") is not None else "-"))
     print()
     print("targets (reported, never failed on):")
     for t in targets:
