@@ -37,6 +37,7 @@ def run_entry(res, name):
     m["db_sessions_pct"] = load(res, name + ".sessions")
     m["transactions"] = load(res, name + ".batches")
     m["outbox"] = load(res, name + ".outbox")
+    m["feed"] = load(res, name + ".feed")
     rss = load(res, name + ".rss")
     if rss is not None:
         m["peak_rss_mb"] = {k: round(v / 1024, 1) for k, v in rss.items()}
@@ -49,7 +50,7 @@ def main():
     runs = {}
     capacity = load(res, "capacity")
     probes = [f"cap{i}" for i in range(1, len((capacity or {}).get("probes") or []) + 1)]
-    for name in (["steady", "half", "half_fetch10", "flash", "flash_cold", "wide1", "wide2", "wide4"]
+    for name in (["steady", "steady_nofeed", "half", "half_fetch10", "flash", "flash_cold", "wide1", "wide2", "wide4"]
                  + probes + ["cap_half"]):
         e = run_entry(res, name)
         if e is not None:
@@ -126,6 +127,21 @@ def main():
         p = runs["cap_half"]["p99_ms"]
         on = "on Kafka" if broker == "kafka" else "(dev; target: Kafka)"
         target(f"p99 at half of live capacity {on}", "<= 50 ms", p, p is not None and p <= 50)
+    if "steady" in runs and "steady_nofeed" in runs:
+        on, off = runs["steady"]["events_per_s"], runs["steady_nofeed"]["events_per_s"]
+        if on and off:
+            cost = round(100 * (1 - on / off), 1)
+            ratios["feed_cost_pct"] = cost
+            target("feed cost: steady events/s, feed on vs off", "<= 15%", cost, cost <= 15)
+
+        def cpu1k(r):
+            c = r.get("cpu") or {}
+            w, p = c.get("workers_cpu_s_per_1k"), c.get("pg_cpu_s_per_1k")
+            return None if w is None or p is None else w + p
+        con, coff = cpu1k(runs["steady"]), cpu1k(runs["steady_nofeed"])
+        if con and coff:
+            # less sensitive to a loaded machine than events/s of one short run
+            ratios["feed_cost_cpu_pct"] = round(100 * (con / coff - 1), 1)
     rss_all = [v for r in runs.values() for v in (r.get("peak_rss_mb") or {}).values()]
     if rss_all:
         target("worker peak RSS", "<= 64 MB", max(rss_all), max(rss_all) <= 64)
@@ -164,6 +180,7 @@ def main():
     print("-" * len(hdr) + "-" * 30)
     labels = {
         "steady": "steady (1 order, 1 pay)",
+        "steady_nofeed": "  same, feed disabled",
         "half": "steady @ 50% of peak",
         "flash": f"flash sale ({s.get('flash_order_workers')} order-workers)",
         "flash_cold": "  same, fresh database",
@@ -219,9 +236,14 @@ def main():
         for w, b in sorted((r.get("transactions") or {}).items()):
             print(f"  {name:<13} {w + ' txns':<15} {b['transactions']:,} transactions, {b['avg_events']} events on average "
                   f"(max {b['max_events']}), {b['avg_ms']} ms on average (p50 {b['p50_ms']}, max {b['max_ms']})")
+        fd = r.get("feed")
+        if fd and fd.get("enabled") is not False:
+            print(f"  {name:<13} {'feed':<15} {fd['records']:,} inventory.availability records by "
+                  f"{fd['transactions']:,} transactions: {fmt(fd['records_per_transaction'])} per transaction "
+                  f"({fd['skus']:,} SKUs)")
         ob = r.get("outbox")
         if ob and ob.get("outbox_drained_s_after_last_commit") is not None:
-            print(f"  {name:<13} {'outbox relay':<15} all {ob['outbox_records']:,} ledger/alert records published "
+            print(f"  {name:<13} {'outbox relay':<15} all {ob['outbox_records']:,} ledger/alert/feed records published "
                   f"{ob['outbox_drained_s_after_last_commit']} s after the last commit")
     print()
     for name, what in (("flash", "flash sale"), ("flash_cold", "flash sale on a fresh database (no warm-up)")):
@@ -250,6 +272,11 @@ def main():
               f"{ref['seconds']} s, batches of {ref['batch']} orders: {ref['orders_per_s']:,.0f} orders/s")
         for name, x in ref_ratios.items():
             print(f"  {name}: {runs[name]['orders_per_s']:,.0f} orders/s end to end = {x:.2f}x of it")
+    if "feed_cost_pct" in ratios:
+        print(f"feed cost (steady, feed on vs disabled): events/s {runs['steady']['events_per_s']:,.0f} vs "
+              f"{runs['steady_nofeed']['events_per_s']:,.0f} ({ratios['feed_cost_pct']:+.1f}%); "
+              f"workers + PostgreSQL CPU s per 1,000 events "
+              + (f"{ratios['feed_cost_cpu_pct']:+.1f}%" if ratios.get("feed_cost_cpu_pct") is not None else "-"))
     print()
     print("targets (reported, never failed on):")
     for t in targets:

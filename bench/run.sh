@@ -40,7 +40,8 @@
 # latency run instead of half the steady peak), BENCH_WIDE_COPIES (overrides), BENCH_WARMUP=0 (no
 # warm-up: measure a cold database, before autovacuum has statistics),
 # BENCH_CAPACITY_SECONDS, BENCH_CAPACITY_START, BENCH_CAPACITY_PROBES,
-# BENCH_CAPACITY_LAG_S (the capacity search, see bench/capacity.sh).
+# BENCH_CAPACITY_LAG_S (the capacity search, see bench/capacity.sh),
+# BENCH_FEED_COST=0 (no steady run with the feed disabled).
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -541,6 +542,22 @@ wait_quiet() {
        'outbox_records', count(*)) FROM outbox" >"$RES/$name.outbox.json"
 }
 
+# feed_json NAME MARK: the sellable-quantity feed of a run (outbox rows to
+# inventory.availability above id MARK): records, the transactions that wrote
+# any (xmin), records per such transaction, SKUs. A transaction that wrote
+# two records for one SKU is a wrong result (DESIGN §9: one per SKU).
+feed_json() {
+  local name=$1 mark=$2
+  q "SELECT json_build_object('records', count(*), 'transactions', count(DISTINCT xmin::text),
+       'records_per_transaction', round(count(*)::numeric / nullif(count(DISTINCT xmin::text), 0), 2),
+       'skus', count(DISTINCT key), 'enabled', (SELECT bool_and(tgenabled <> 'D') FROM pg_trigger
+                                                  WHERE tgname LIKE 'stock_availability_%'))
+       FROM outbox WHERE id > $mark AND topic = 'inventory.availability'" >"$RES/$name.feed.json"
+  check "$name: feed transactions that wrote two records for one SKU" 0 \
+    "$(q "SELECT count(*) FROM (SELECT 1 FROM outbox WHERE id > $mark AND topic = 'inventory.availability'
+           GROUP BY xmin::text, key HAVING count(*) > 1) d")"
+}
+
 # ---- workloads --------------------------------------------------------------
 
 # checkpoint: every measured run (and pgbench) starts right after a
@@ -552,8 +569,9 @@ checkpoint() {
 
 # steady_run RUN NAME ORDERS [--rate R]: one steady mix on the running fleet.
 steady_run() {
-  local run=$1 name=$2 orders=$3 w0 p0 w1 p1 n f0 m0 m1 b0 b1 t0 t1
+  local run=$1 name=$2 orders=$3 w0 p0 w1 p1 n f0 m0 m1 b0 b1 t0 t1 mark
   shift 3
+  mark=$(q "SELECT coalesce(max(id), 0) FROM outbox")
   checkpoint
   w0=$(cpu_fleet) p0=$(cpu_pg) f0=$(fallbacks) m0=$(machine_ticks) b0=$(cpu_ticks "$BROKER_PID") t0=$(date +%s.%N)
   sampler_start "$run"
@@ -567,6 +585,7 @@ steady_run() {
   [[ $name != steady ]] || perf_stop steady
   sampler_stop
   measure "$run" "$name"
+  feed_json "$name" "$mark"
   sessions_json "$run" "$name"
   batches_json "$run" "$name"
   n=$(jq .events "$RES/$name.json")
@@ -623,6 +642,7 @@ workload_steady() {
   redelivery_check steady 1 1
   ledger_check steady
   pgss_snap redelivery
+  [[ ${BENCH_FEED_COST:-1} == 0 ]] || feed_off_run
   peak=$(jq .events_per_s "$RES/steady.json")
   rate=${BENCH_HALF_RATE:-$(jq -n --argjson p "$peak" '$p / 2 | floor')}
   latency_run half "$rate" hp
@@ -637,6 +657,30 @@ workload_steady() {
   fi
   pgbench_ceiling 2
   pgss_snap pgbench
+}
+
+# feed_off_run: the cost of the feed. The steady mix again, as the steady
+# run had it, on a fresh broker and database whose feed triggers are
+# disabled (ALTER TABLE stock DISABLE TRIGGER: no setting of the workers);
+# the report compares the two runs' events/s. BENCH_FEED_COST=0 skips it.
+feed_off_run() {
+  note "== steady mix with the feed disabled (its cost), on a fresh broker and database"
+  start_broker
+  new_db steady_nofeed
+  q "ALTER TABLE stock DISABLE TRIGGER stock_availability_feed,
+                       DISABLE TRIGGER stock_availability_insert" >/dev/null
+  : >"$TMP/rss"
+  fleet_start 1 1
+  stock_setup steady_nofeed-stock
+  warmup steady_nofeed
+  steady_run sn steady_nofeed "$STEADY_ORDERS"
+  wait_quiet sn steady_nofeed
+  steady_check sn steady_nofeed
+  check "steady_nofeed: feed records" 0 "$(q "SELECT count(*) FROM outbox WHERE topic = 'inventory.availability'")"
+  invariants_check steady_nofeed
+  fleet_stop
+  rss_json >"$RES/steady_nofeed.rss.json"
+  counts_check steady_nofeed steady_nofeed-stock steady_nofeed-warmup steady_nofeed
 }
 
 # latency_run NAME RATE RUN [VAR=value...]: the steady mix at RATE events/s
@@ -678,7 +722,7 @@ latency_run() {
 # as the other runs; cold: straight after it, as a new user's first sale
 # meets it (no warm-up, statistics only if autovacuum took them meanwhile).
 flash_run() {
-  local run=$1 name=$2 how=$3 n w0 p0 w1 p1 f0 m0 m1 b0 b1 t0 t1
+  local run=$1 name=$2 how=$3 n w0 p0 w1 p1 f0 m0 m1 b0 b1 t0 t1 mark
   note "== flash sale ($how): $FLASH_ORDERS orders for one SKU with $FLASH_UNITS units, $FLASH_COPIES order-workers"
   start_broker
   new_db "$name"
@@ -693,6 +737,7 @@ flash_run() {
   fi
   produce "$run" "$name-stock" --workload flash-stock --units "$FLASH_UNITS"
   wait_lag 60 stockflow-stock
+  mark=$(q "SELECT coalesce(max(id), 0) FROM outbox")
   checkpoint
   w0=$(cpu_fleet) p0=$(cpu_pg) f0=$(fallbacks) m0=$(machine_ticks) b0=$(cpu_ticks "$BROKER_PID") t0=$(date +%s.%N)
   sampler_start "$run"
@@ -702,6 +747,7 @@ flash_run() {
   wait_lag 600 "${GROUPS_ALL[@]}"
   sampler_stop
   measure "$run" "$name"
+  feed_json "$name" "$mark"
   sessions_json "$run" "$name"
   batches_json "$run" "$name"
   n=$(jq .events "$RES/$name.json")

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #define LEDGER "inventory.ledger"
+#define AVAILABILITY "inventory.availability"
 
 static const char *const restore_sql =
     "INSERT INTO stock SELECT (jsonb_populate_record(NULL::stock, payload->'stock')).* FROM ("
@@ -101,8 +102,13 @@ static int copy_record(PGconn *c, const rd_kafka_message_t *m, char **buf, size_
     return PQputCopyData(c, *buf, (int)k) == 1 ? 0 : -1;
 }
 
-/* Reads the whole ledger into ledger_in(payload). *n gets the count. */
-static int load_ledger(const struct cfg *c, struct pg *p, long long *n, char *err, size_t errlen)
+/* Reads every record of topic, from its low watermark to its high one, and
+ * hands each to each(ctx, m) (non-zero: stop with EXIT_FAIL). With whole,
+ * a partition whose low watermark is above 0 is refused (records were
+ * deleted). *n gets the count. */
+static int scan_topic(const struct cfg *c, const char *topic, int whole,
+                      int (*each)(void *ctx, const rd_kafka_message_t *m), void *ctx,
+                      long long *n, char *err, size_t errlen)
 {
     const struct kafka_prop props[] = {{"enable.partition.eof", "true"},
                                        {"enable.auto.commit", "false"},
@@ -111,19 +117,17 @@ static int load_ledger(const struct cfg *c, struct pg *p, long long *n, char *er
     rd_kafka_topic_partition_list_t *parts = NULL;
     struct kread_scan *scan = NULL;
     int64_t *lo = NULL, *hi = NULL;
-    char *buf = NULL;
-    size_t cap = 0;
-    int rc = rk ? kread_partitions(rk, LEDGER, &parts, err, errlen) : EXIT_USAGE;
+    int rc = rk ? kread_partitions(rk, topic, &parts, err, errlen) : EXIT_USAGE;
     if (rc)
         goto out;
     lo = calloc((size_t)parts->cnt, sizeof(*lo));
     hi = calloc((size_t)parts->cnt, sizeof(*hi));
     rc = lo && hi ? kread_watermarks(rk, parts, lo, hi, err, errlen) : EXIT_FAIL;
-    for (int i = 0; rc == EXIT_OK && i < parts->cnt; i++) {
+    for (int i = 0; whole && rc == EXIT_OK && i < parts->cnt; i++) {
         if (lo[i] > 0) {
             snprintf(err, errlen, "%s[%d] starts at offset %lld: records were deleted "
                      "(retention), so the ledger cannot rebuild the database",
-                     LEDGER, (int)parts->elems[i].partition, (long long)lo[i]);
+                     topic, (int)parts->elems[i].partition, (long long)lo[i]);
             rc = EXIT_FAIL;
         }
     }
@@ -131,21 +135,18 @@ static int load_ledger(const struct cfg *c, struct pg *p, long long *n, char *er
         parts->elems[i].offset = lo[i];
     if (rc || (rc = kread_scan_start(&scan, rk, parts, hi, err, errlen)))
         goto out;
-    PGconn *conn = pg_conn(p);
-    PGresult *r = PQexec(conn, "COPY ledger_in (payload) FROM STDIN");
-    int copying = PQresultStatus(r) == PGRES_COPY_IN;
-    PQclear(r);
-    rc = copying ? EXIT_OK : EXIT_FAIL;
     rd_kafka_message_t *m;
     int got;
     time_t last = time(NULL);
     while (rc == EXIT_OK && (got = kread_scan_next(scan, &m, err, errlen)) == 1) {
-        if (m->len && copy_record(conn, m, &buf, &cap))
+        if (each(ctx, m)) {
+            snprintf(err, errlen, "could not keep a record of %s", topic);
             rc = EXIT_FAIL;
+        }
         rd_kafka_message_destroy(m);
         if (++*n % 10000 == 0 && time(NULL) != last) {
             last = time(NULL);
-            fprintf(stderr, "rebuild: %lld ledger records read, about %lld to go\n", *n,
+            fprintf(stderr, "rebuild: %lld %s records read, about %lld to go\n", *n, topic,
                     (long long)kread_scan_left(scan));
         }
         if (stop_requested())
@@ -153,16 +154,7 @@ static int load_ledger(const struct cfg *c, struct pg *p, long long *n, char *er
     }
     if (rc == EXIT_OK && got < 0)
         rc = EXIT_UNREACHABLE;
-    if (copying && PQputCopyEnd(conn, rc == EXIT_OK ? NULL : "aborted") == 1) {
-        r = PQgetResult(conn);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == EXIT_OK) {
-            pg_errline(conn, r, err, errlen);
-            rc = EXIT_FAIL;
-        }
-        PQclear(r);
-    }
 out:
-    free(buf);
     free(lo);
     free(hi);
     kread_scan_free(scan);
@@ -171,6 +163,102 @@ out:
     if (rk)
         rd_kafka_destroy(rk);
     return rc;
+}
+
+struct copy_ctx {
+    PGconn *conn;
+    char *buf;
+    size_t cap;
+};
+
+static int copy_each(void *ctx, const rd_kafka_message_t *m)
+{
+    struct copy_ctx *x = ctx;
+    return m->len ? copy_record(x->conn, m, &x->buf, &x->cap) : 0;
+}
+
+/* Reads the whole ledger into ledger_in(payload). *n gets the count. */
+static int load_ledger(const struct cfg *c, struct pg *p, long long *n, char *err, size_t errlen)
+{
+    struct copy_ctx x = {pg_conn(p), NULL, 0};
+    PGresult *r = PQexec(x.conn, "COPY ledger_in (payload) FROM STDIN");
+    int copying = PQresultStatus(r) == PGRES_COPY_IN;
+    PQclear(r);
+    if (!copying) {
+        pg_errline(x.conn, NULL, err, errlen);
+        return EXIT_FAIL;
+    }
+    int rc = scan_topic(c, LEDGER, 1, copy_each, &x, n, err, errlen);
+    if (PQputCopyEnd(x.conn, rc == EXIT_OK ? NULL : "aborted") == 1) {
+        r = PQgetResult(x.conn);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == EXIT_OK) {
+            pg_errline(x.conn, r, err, errlen);
+            rc = EXIT_FAIL;
+        }
+        PQclear(r);
+    }
+    free(x.buf);
+    return rc;
+}
+
+/* The version of one inventory.availability record (the first "version":
+ * N of its value), or -1. The feed writes them as jsonb text; a record
+ * that is not one of its own (a redrive sent there by hand) gives -1 or a
+ * number that only moves the versions further on, which is harmless. */
+static long long rebuild_feed_version(const char *v, size_t len)
+{
+    static const char key[] = "\"version\"";
+    const size_t klen = sizeof(key) - 1;
+    for (size_t i = 0; i + klen <= len; i++) {
+        if (memcmp(v + i, key, klen))
+            continue;
+        size_t k = i + klen;
+        while (k < len && (v[k] == ' ' || v[k] == '\t' || v[k] == '\n' || v[k] == '\r'))
+            k++;
+        if (k == len || v[k++] != ':')
+            continue;
+        while (k < len && (v[k] == ' ' || v[k] == '\t' || v[k] == '\n' || v[k] == '\r'))
+            k++;
+        long long x = 0;
+        size_t d = k;
+        while (d < len && d - k < 18 && v[d] >= '0' && v[d] <= '9')
+            x = x * 10 + (v[d++] - '0');
+        if (d > k)
+            return x;
+    }
+    return -1;
+}
+
+static int version_each(void *ctx, const rd_kafka_message_t *m)
+{
+    long long *top = ctx, v = rebuild_feed_version(m->payload, m->len);
+    if (v > *top)
+        *top = v;
+    return 0;
+}
+
+/* Moves the feed's version sequence past the highest version a storefront
+ * may have seen on inventory.availability (the sequence of a fresh
+ * database starts at 1: versions must never go back, DESIGN §9). Before
+ * the restore commits: its restored rows publish the rebuilt state, at
+ * commit, with versions above those. A missing topic has no versions. */
+static int seed_feed_version(const struct cfg *c, struct pg *p, char *err, size_t errlen)
+{
+    long long top = 0, n = 0;
+    int rc = scan_topic(c, AVAILABILITY, 0, version_each, &top, &n, err, errlen);
+    if (rc == EXIT_NOTFOUND)
+        return EXIT_OK;
+    if (rc)
+        return rc;
+    printf("read %lld %s records, highest version %lld\n", n, AVAILABILITY, top);
+    if (top <= 0)
+        return EXIT_OK;
+    char sql[160];
+    snprintf(sql, sizeof(sql),
+             "SELECT setval('availability_version', greatest(%lld, last_value)) FROM "
+             "availability_version",
+             top);
+    return pg_exec(p, sql, err, errlen) == PG_OK ? EXIT_OK : EXIT_FAIL;
 }
 
 /* The role whose group reads topic (a source or one of its retry topics). */
@@ -241,6 +329,8 @@ static void usage(FILE *f)
                "number wins), then commits each worker group's position after the last\n"
                "event the ledger recorded per partition, so the workers resume without\n"
                "gaps or repeats. Stop the workers first. --no-positions skips that step.\n"
+               "The feed's versions go on above the highest on inventory.availability;\n"
+               "every restored SKU is published there again with the rebuilt state.\n"
                "It refuses a ledger whose oldest records were deleted (a low watermark\n"
                "above 0): give inventory.ledger unlimited retention.\n"
                "Exit codes: 0 ok, 1 failure (database not empty, a live group), 2 usage,\n"
@@ -263,10 +353,12 @@ static int rebuild(const struct cfg *c, int positions)
         rc = EXIT_FAIL;
     if (rc == EXIT_OK)
         rc = load_ledger(c, p, &n, err, sizeof(err));
-    if (rc == EXIT_OK) {
+    if (rc == EXIT_OK)
         printf("read %lld ledger records\n", n);
+    if (rc == EXIT_OK)
+        rc = seed_feed_version(c, p, err, sizeof(err));
+    if (rc == EXIT_OK)
         rc = restore(p, err, sizeof(err));
-    }
     /* state first: positions without it would skip events; state without
      * positions only re-reads events the restored event ids make no-ops */
     if (rc == EXIT_OK && pg_exec(p, "COMMIT", err, sizeof(err)) != PG_OK)

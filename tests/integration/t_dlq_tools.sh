@@ -181,6 +181,9 @@ for i in $(seq 1 150); do echo "r$i|not-json-$i"; done >"$SF_TMP/many.txt"
 produce inventory.stock "$SF_TMP/many.txt"
 wait_idle 60 stockflow-stock
 consume_dlq "$DLQ" 153 30 >/dev/null
+# the feed's records of the events applied above are on the topic before counting
+nothing_pending() { [[ $(psql_q "SELECT count(*) FROM outbox_pending") == 0 ]]; }
+wait_for "the outbox published" 60 nothing_pending
 avail0=$(records inventory.availability)
 t0=$EPOCHREALTIME
 "$STOCKCTL" dlq redrive "$DLQ" --filter not-json- --rate 50 --to inventory.availability >"$SF_TMP/rate.out" 2>"$SF_TMP/rate.err" &
@@ -218,7 +221,8 @@ n1=$(grep -o '^moved [0-9]*' "$SF_TMP/int.out" | cut -d' ' -f2)
 sc dlq redrive "$DLQ" --filter not-json- --rate 1000 --to inventory.availability
 n2=$(grep -o '^moved [0-9]*' "$SF_TMP/out" | cut -d' ' -f2)
 assert_eq 40 "$((n1 + n2))" "moved before ($n1) and after ($n2) the interruption"
-topic_records inventory.availability | jq -r '.h["x-redriven-from"]' | sort | uniq -d >"$SF_TMP/dups"
+# (the topic also carries the feed's own records, which have no such header)
+topic_records inventory.availability | jq -r '.h["x-redriven-from"] // empty' | sort | uniq -d >"$SF_TMP/dups"
 assert_eq "" "$(cat "$SF_TMP/dups")" "dead letters redriven twice"
 assert_eq $((avail0 + 190)) "$(records inventory.availability)" "records redriven in all"
 
