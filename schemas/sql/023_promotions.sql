@@ -425,6 +425,43 @@ BEGIN
     RETURN sf_promotion_end(p_promo_id, p_at, 'promotion.ended');
 END $$;
 
+-- A loss (stock.adjusted) or a higher safety stock (sku.configured) that
+-- leaves reserved + earmarked + safety_stock above on_hand takes the
+-- difference out of the earmarks (the units are gone, or no longer for
+-- sale): from the SKU's active promotions, newest first, each at most its
+-- unsold units (its qty shrinks; detail says why). Returns the promotions
+-- changed (their ledger records carry the new image).
+CREATE OR REPLACE FUNCTION sf_earmark_fit(p_sku text, p_why text)
+RETURNS text[] LANGUAGE plpgsql AS $$
+DECLARE
+    s stock%ROWTYPE;
+    v_excess bigint;
+    v_take bigint;
+    v_total bigint := 0;
+    v_ids text[] := '{}';
+    pr record;
+BEGIN
+    SELECT * INTO s FROM stock WHERE sku = p_sku;
+    v_excess := least(s.earmarked, s.reserved + s.earmarked + s.safety_stock - s.on_hand);
+    IF NOT FOUND OR v_excess IS NULL OR v_excess <= 0 THEN
+        RETURN v_ids;
+    END IF;
+    FOR pr IN SELECT promo_id, qty - sold AS unsold FROM promotion
+               WHERE sku = p_sku AND state = 'active' AND qty > sold
+               ORDER BY allocated_at DESC, promo_id DESC FOR UPDATE LOOP
+        EXIT WHEN v_excess <= 0;
+        v_take := least(v_excess, pr.unsold);
+        UPDATE promotion SET qty = qty - v_take,
+               detail = format('%s earmarked units lost (%s)', v_take, p_why)
+         WHERE promo_id = pr.promo_id;
+        v_excess := v_excess - v_take;
+        v_total := v_total + v_take;
+        v_ids := v_ids || pr.promo_id;
+    END LOOP;
+    UPDATE stock SET earmarked = earmarked - v_total WHERE sku = p_sku;
+    RETURN v_ids;
+END $$;
+
 -- The ledger records of a promotion event or end: sf_ledger's, with the
 -- promotion's after-image; keyed by the SKU, or "promo:<id>" when the SKU
 -- has no stock row (a blocked allocation of an unknown SKU).
@@ -526,6 +563,7 @@ DECLARE
     r text;
     v_promo text;      -- 023: promo_id of a promotion event or a promo order
     v_sku text := p_sku;
+    v_shrunk text[];   -- 023: promotions whose earmark a loss or setting took
 BEGIN
     IF EXISTS (SELECT 1 FROM processed_events WHERE event_id = p_event_id) THEN
         RETURN 'duplicate';
@@ -552,8 +590,10 @@ BEGIN
         r := sf_stock_received(p_sku, p_qty);
     WHEN 'stock.adjusted' THEN
         r := sf_stock_adjusted(p_event_id, p_sku, p_qty, p_reason);
+        v_shrunk := sf_earmark_fit(p_sku, 'stock.adjusted ' || p_event_id);          -- 023
     WHEN 'sku.configured' THEN
         r := sf_sku_configured(p_sku, p_reason::jsonb);
+        v_shrunk := sf_earmark_fit(p_sku, 'sku.configured ' || p_event_id);          -- 023
     WHEN 'promotion.allocated' THEN                                                 -- 023
         r := sf_promotion_allocated(v_promo, p_sku, p_qty,
                  to_timestamp((p_reason::jsonb ->> 'ends_at_ms')::bigint / 1000.0), v_at);
@@ -586,6 +626,12 @@ BEGIN
             jsonb_build_object('event_id', p_event_id, 'type', p_type, 'occurred_at', v_at,
                                'topic', p_topic, 'partition', p_partition, 'offset', p_offset,
                                'outcome', r));
+        -- 023: one record per promotion whose earmark shrank, keyed by it
+        PERFORM sf_promo_ledger(x, '{}', NULL,
+            jsonb_build_object('event_id', p_event_id, 'type', p_type, 'occurred_at', v_at,
+                               'topic', p_topic, 'partition', p_partition, 'offset', p_offset,
+                               'outcome', r))
+           FROM unnest(v_shrunk) x;
     END IF;
     RETURN r;
 EXCEPTION
