@@ -193,7 +193,7 @@ SELECT p.sku, format('promotion %s: sold %s <> units its orders took %s', p.prom
               WHERE promo_units > 0 GROUP BY promo_id) o USING (promo_id)
  WHERE p.sold <> coalesce(o.units, 0)
 UNION ALL
-SELECT NULL, format('promotion %s is active on %s, which has no stock row', p.promo_id, p.sku)
+SELECT p.sku, format('promotion %s is active on %s, which has no stock row', p.promo_id, p.sku)
   FROM promotion p
  WHERE p.state = 'active' AND NOT EXISTS (SELECT 1 FROM stock s WHERE s.sku = p.sku);
 
