@@ -26,6 +26,10 @@
 -- below), and sf_fast_created subtracts earmarked units like every other
 -- reservation check, so normal orders cannot take them.
 --
+-- A loss (stock.adjusted) or a higher safety stock that leaves reserved +
+-- earmarked + safety_stock above on_hand shrinks the earmarks by the excess
+-- (sf_earmark_fit): earmarked units are never more than what is there.
+--
 -- Events carry their promotion fields in the reason slot as JSON
 -- (evt_args_json: {"promo_id":"p-1","ends_at_ms":...}), as 020 does for
 -- sku.configured; a normal order.created has NULL there.
