@@ -199,10 +199,13 @@ assert_eq "active|40|40|0" "$(promo P-f)" "P-f: its 40 earmarked units sold"
 assert_eq 0 "$(psql_q "SELECT count(*) FROM orders WHERE order_id LIKE 'fn-%' AND promo_units > 0")" \
   "normal orders took nothing from the earmark"
 calls() { psql_q "SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions WHERE funcname = '$1'"; }
-fast_seen() { (($(calls sf_fast_created) > 0)); }
+fast_seen() { (($(calls sf_fast_created) > 0 && $(calls sf_apply) >= 60)); }
 wait_for "function statistics of the flash sale" 10 fast_seen
 note "flash sale: sf_fast_created called $(calls sf_fast_created) times, sf_apply $(calls sf_apply) times (60 promo orders)"
-(($(calls sf_apply) <= 60)) || fail "sf_apply called $(calls sf_apply) times: normal orders left the set-based path"
+# 60 promo orders go one by one; a poll that returns one event alone goes
+# through sf_apply too (inv.c), and statistics of calls made just before the
+# reset may be flushed after it: a margin, far below the 210 orders
+(($(calls sf_apply) < 120)) || fail "sf_apply called $(calls sf_apply) times: normal orders left the set-based path"
 assert_invariants
 
 # ---- replayed twice: nothing changes ------------------------------------------------
