@@ -393,6 +393,50 @@ static int read_fields(yajl_val root, struct evt *e, char *err, size_t errlen)
 /* ---------------------------------------------------------------------------
  * API */
 
+/* Appends s as a JSON string (quoted, escaped) at buf + *o; -1 when it does
+ * not fit. The text is valid UTF-8 (evt_parse checked it): only '"', '\\'
+ * and control characters need escaping. */
+static int json_str(char *buf, size_t len, size_t *o, const char *s)
+{
+    if (*o + 1 >= len)
+        return -1;
+    buf[(*o)++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        int n = *p == '"' || *p == '\\' ? snprintf(buf + *o, len - *o, "\\%c", *p)
+                : *p < 0x20            ? snprintf(buf + *o, len - *o, "\\u%04x", *p)
+                                       : snprintf(buf + *o, len - *o, "%c", *p);
+        if (n < 0 || (size_t)n >= len - *o)
+            return -1;
+        *o += (size_t)n;
+    }
+    if (*o + 1 >= len)
+        return -1;
+    buf[(*o)++] = '"';
+    buf[*o] = '\0';
+    return 0;
+}
+
+/* The promotion fields of e: {"promo_id":"p-1","ends_at_ms":1764770400000}
+ * (ends_at_ms for promotion.allocated only); nothing when e has no promo_id. */
+static int promo_args(const struct evt *e, char *buf, size_t len, size_t *o)
+{
+    if (!e->promo_id)
+        return 0;
+    int n = snprintf(buf + *o, len - *o, "\"promo_id\":");
+    if (n < 0 || (size_t)n >= len - *o)
+        return -1;
+    *o += (size_t)n;
+    if (json_str(buf, len, o, e->promo_id))
+        return -1;
+    if (e->type != EVT_PROMOTION_ALLOCATED)
+        return 0;
+    n = snprintf(buf + *o, len - *o, ",\"ends_at_ms\":%lld", e->ends_at_ms);
+    if (n < 0 || (size_t)n >= len - *o)
+        return -1;
+    *o += (size_t)n;
+    return 0;
+}
+
 int evt_args_json(const struct evt *e, char *buf, size_t len)
 {
     static const char *const names[] = {"safety_stock", "low_stock_threshold", "hide_below"};
@@ -419,6 +463,10 @@ int evt_args_json(const struct evt *e, char *buf, size_t len)
             o += (size_t)n;
         }
     }
+    if ((e->type == EVT_PROMOTION_ALLOCATED || e->type == EVT_PROMOTION_ENDED ||
+         e->type == EVT_ORDER_CREATED) &&
+        promo_args(e, buf, len, &o))
+        return -1;
     if (o + 2 > len)
         return -1;
     buf[o++] = '}';

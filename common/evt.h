@@ -102,11 +102,14 @@ void evt_release(struct evt *e);
 
 /* The fields of a sku.configured event that are present, as one JSON
  * object in a fixed order: {"safety_stock":3,"unit_cost":2.50} (unit_cost
- * as written in the event); "{}" for an event without settings or of
- * another type. The apply functions take it (DESIGN §9: an absent field
- * leaves its setting unchanged). Returns the length, or -1 when it does
- * not fit in len bytes (EVT_ARGS_MAX always does). */
-#define EVT_ARGS_MAX 256
+ * as written in the event); for promotion.allocated
+ * {"promo_id":"p-1","ends_at_ms":1764770400000}, for promotion.ended and an
+ * order.created that names one {"promo_id":"p-1"} (a JSON string, escaped);
+ * "{}" for an event without any of them. The apply functions take it in
+ * the reason slot (DESIGN §9: an absent field leaves its setting
+ * unchanged). Returns the length, or -1 when it does not fit in len bytes
+ * (EVT_ARGS_MAX always does: a 128-byte promo_id escaped is <= 768). */
+#define EVT_ARGS_MAX 1024
 int evt_args_json(const struct evt *e, char *buf, size_t len);
 
 /* "order.created" ..., or "unknown" for a value out of range. */

@@ -158,7 +158,8 @@ static void lag_alert(struct expiry *x, int64_t wm, int64_t now)
     query_ll(x, "alert", 3, v);
 }
 
-/* Releases what is due. Returns how many holds it released. */
+/* Releases what is due: holds, and promotions' unsold earmarks at ends_at
+ * (sf_expire_due, 023). Returns how many it released. */
 static long expire_round(struct expiry *x)
 {
     char parts[16], due_text[32], limit[16];
@@ -188,7 +189,7 @@ static long expire_round(struct expiry *x)
     while (heap_len(x->heap) && heap_peek(x->heap) <= due)
         heap_pop(x->heap);
     if (total)
-        log_info("released %ld expired hold(s)", total);
+        log_info("released %ld expired hold(s) and promotion earmark(s)", total);
     return total;
 }
 

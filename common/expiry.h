@@ -5,7 +5,9 @@
  * expiry times, seeded at start from the held orders in PostgreSQL. When the
  * earliest one is due, and at least every second as a sweep, it releases in
  * PostgreSQL every hold whose expires_at has passed both the clock and the
- * payment watermark (sf_expire_due: set-based, index-driven, idempotent).
+ * payment watermark (sf_expire_due: set-based, index-driven, idempotent),
+ * and, in the same call, ends every active promotion whose ends_at has
+ * passed both (its unsold earmark returns to available; DESIGN §9).
  * PostgreSQL is the truth; the heap only says when to look, so a full heap
  * or a restart loses nothing. */
 #ifndef STOCKFLOW_EXPIRY_H

@@ -35,10 +35,18 @@ static const char *const restore_sql =
     "INSERT INTO orders SELECT (jsonb_populate_record(NULL::orders, img)).* FROM order_img;"
     "INSERT INTO order_lines (order_id, sku, qty) SELECT img->>'order_id', l->>'sku',"
     " (l->>'qty')::bigint FROM order_img, jsonb_array_elements(img->'lines') l;"
+    /* promotions (023): the latest image; sold is what their orders took */
+    "INSERT INTO promotion SELECT (jsonb_populate_record(NULL::promotion, img)).* FROM ("
+    " SELECT DISTINCT ON (payload->'promotion'->>'promo_id') payload->'promotion' AS img"
+    " FROM ledger_in WHERE jsonb_typeof(payload->'promotion') = 'object'"
+    " ORDER BY payload->'promotion'->>'promo_id', seq DESC) p;"
+    "UPDATE promotion p SET sold = coalesce((SELECT sum(o.promo_units) FROM orders o"
+    " WHERE o.promo_id = p.promo_id AND o.promo_units > 0), 0);"
     "INSERT INTO processed_events (event_id, type, order_id, sku, topic, partition, \"offset\","
     " occurred_at, outcome, detail)"
     " SELECT DISTINCT ON (c->>'event_id') c->>'event_id', c->>'type', payload->'order'->>'order_id',"
-    " payload->'stock'->>'sku', c->>'topic', (c->>'partition')::int, (c->>'offset')::bigint,"
+    " coalesce(payload->'stock'->>'sku', payload->'promotion'->>'sku'), c->>'topic',"
+    " (c->>'partition')::int, (c->>'offset')::bigint,"
     " (c->>'occurred_at')::timestamptz, split_part(c->>'outcome', ':', 1),"
     " substr(c->>'outcome', strpos(c->>'outcome', ':') + 1)"
     " FROM ledger_in, LATERAL (SELECT payload->'cause' AS c) x WHERE c ? 'topic'"
@@ -57,7 +65,8 @@ static int empty_database(struct pg *p, char *err, size_t errlen)
     int code;
     PGresult *r = db_query(p,
                            "SELECT (SELECT count(*) FROM stock) + (SELECT count(*) FROM orders)"
-                           " + (SELECT count(*) FROM processed_events)",
+                           " + (SELECT count(*) FROM processed_events)"
+                           " + (SELECT count(*) FROM promotion)",
                            0, NULL, &code, err, errlen);
     if (!r)
         return code;
@@ -324,8 +333,8 @@ static int restore(struct pg *p, char *err, size_t errlen)
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: stockctl rebuild --from-ledger [--no-positions]\n"
-               "Restores stock and order state into an empty, migrated database from\n"
-               "inventory.ledger alone (per row, the after-image with the highest sequence\n"
+               "Restores stock, order and promotion state into an empty, migrated database\n"
+               "from inventory.ledger alone (per row, the after-image with the highest sequence\n"
                "number wins), then commits each worker group's position after the last\n"
                "event the ledger recorded per partition, so the workers resume without\n"
                "gaps or repeats. Stop the workers first. --no-positions skips that step.\n"

@@ -5,7 +5,7 @@
 
 static const char *const orders[] = {"inventory.orders", NULL};
 static const char *const payments[] = {"inventory.payments", NULL};
-static const char *const stock[] = {"inventory.stock", NULL};
+static const char *const stock[] = {"inventory.stock", "inventory.promotions", NULL};
 static const char *const alerts[] = {"inventory.orders.dlq", "inventory.payments.dlq",
                                      "inventory.stock.dlq", "inventory.promotions.dlq",
                                      "inventory.alerts", NULL};

@@ -12,7 +12,9 @@ static const struct worker_role role = {
     .http_port = 8083,
     .summary = "Reads inventory.orders to learn when holds end; releases each unpaid hold\n"
                "(expired) once its expires_at has passed and the payment consumers have\n"
-               "read past it. Held orders in PostgreSQL are the truth: a restart loses none.",
+               "read past it. Held orders in PostgreSQL are the truth: a restart loses none.\n"
+               "Promotions end the same way at ends_at: their unsold earmark returns to\n"
+               "available.",
     .run = expiry_run,
 };
 

@@ -485,6 +485,31 @@ START_TEST(promotion_fields)
 }
 END_TEST
 
+/* The promotion fields the apply functions take in the reason slot (023). */
+START_TEST(promotion_args_json)
+{
+    struct evt e;
+    char args[EVT_ARGS_MAX];
+
+    parse_ok(PAOK(""), &e);
+    ck_assert_int_eq(evt_args_json(&e, args, sizeof(args)), 45);
+    ck_assert_str_eq(args, "{\"promo_id\":\"p-1\",\"ends_at_ms\":1714608000000}");
+    ck_assert_int_eq(evt_args_json(&e, args, 45), -1); /* no room for the NUL */
+    evt_release(&e);
+    parse_ok(PE(",\"promo_id\":\"q\\\"\\\\\\u0001\u00e9\""), &e);
+    evt_args_json(&e, args, sizeof(args));
+    ck_assert_str_eq(args, "{\"promo_id\":\"q\\\"\\\\\\u0001\u00e9\"}"); /* escaped as JSON */
+    evt_release(&e);
+    parse_ok(OCL(",\"promo_id\":\"p-3\""), &e);
+    evt_args_json(&e, args, sizeof(args));
+    ck_assert_str_eq(args, "{\"promo_id\":\"p-3\"}");
+    evt_release(&e);
+    parse_ok(OCL(""), &e); /* a normal order: nothing */
+    ck_assert_int_eq(evt_args_json(&e, args, sizeof(args)), 2);
+    evt_release(&e);
+}
+END_TEST
+
 START_TEST(receipt_batch_fields)
 {
     struct evt e;
@@ -598,6 +623,7 @@ int main(void)
     tcase_add_test(tc, payment_fields);
     tcase_add_test(tc, sku_configured_fields);
     tcase_add_test(tc, promotion_fields);
+    tcase_add_test(tc, promotion_args_json);
     tcase_add_test(tc, receipt_batch_fields);
     tcase_add_test(tc, null_buffer_and_small_err);
     tcase_add_test(tc, release_zeroed);
