@@ -393,6 +393,33 @@ static int read_fields(yajl_val root, struct evt *e, char *err, size_t errlen)
 /* ---------------------------------------------------------------------------
  * API */
 
+/* Appends ,"key":"value" (the comma unless first) to buf at *o, the value
+ * JSON-escaped; -1 when it does not fit. */
+static int args_str(char *buf, size_t len, size_t *o, const char *key, const char *v)
+{
+    int n = snprintf(buf + *o, len - *o, "%s\"%s\":\"", *o > 1 ? "," : "", key);
+    if (n < 0 || (size_t)n >= len - *o)
+        return -1;
+    *o += (size_t)n;
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        char esc[8];
+        if (*p == '"' || *p == '\\')
+            n = snprintf(esc, sizeof(esc), "\\%c", *p);
+        else if (*p < 0x20)
+            n = snprintf(esc, sizeof(esc), "\\u%04x", *p);
+        else
+            esc[0] = (char)*p, esc[1] = '\0', n = 1;
+        if ((size_t)n >= len - *o)
+            return -1;
+        memcpy(buf + *o, esc, (size_t)n);
+        *o += (size_t)n;
+    }
+    if (len - *o < 2)
+        return -1;
+    buf[(*o)++] = '"';
+    return 0;
+}
+
 int evt_args_json(const struct evt *e, char *buf, size_t len)
 {
     static const char *const names[] = {"safety_stock", "low_stock_threshold", "hide_below"};
@@ -419,6 +446,11 @@ int evt_args_json(const struct evt *e, char *buf, size_t len)
             o += (size_t)n;
         }
     }
+    /* stock.received: the receipt's batch and best_before (024, the radar) */
+    if (e->type == EVT_STOCK_RECEIVED &&
+        ((e->batch && args_str(buf, len, &o, "batch", e->batch)) ||
+         (e->best_before && args_str(buf, len, &o, "best_before", e->best_before))))
+        return -1;
     if (o + 2 > len)
         return -1;
     buf[o++] = '}';

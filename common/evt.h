@@ -102,11 +102,14 @@ void evt_release(struct evt *e);
 
 /* The fields of a sku.configured event that are present, as one JSON
  * object in a fixed order: {"safety_stock":3,"unit_cost":2.50} (unit_cost
- * as written in the event); "{}" for an event without settings or of
+ * as written in the event); for a stock.received, its batch and
+ * best_before when given: {"batch":"L7","best_before":"2026-01-31"}
+ * (strings JSON-escaped); "{}" for an event without such fields or of
  * another type. The apply functions take it (DESIGN §9: an absent field
  * leaves its setting unchanged). Returns the length, or -1 when it does
- * not fit in len bytes (EVT_ARGS_MAX always does). */
-#define EVT_ARGS_MAX 256
+ * not fit in len bytes (EVT_ARGS_MAX always does: a 128-character batch
+ * escaped is at most 768 bytes). */
+#define EVT_ARGS_MAX 1024
 int evt_args_json(const struct evt *e, char *buf, size_t len);
 
 /* "order.created" ..., or "unknown" for a value out of range. */

@@ -112,9 +112,11 @@ static int batch_params(struct arr *a, const char **v, const struct inv_item *it
         arr_text(&a[A_SKU], e->sku);
         arr_int(&a[A_QTY], e->type == EVT_STOCK_ADJUSTED ? e->delta : e->qty);
         arr_int(&a[A_HOLD], e->hold_seconds);
-        /* sku.configured has no reason: its settings take the slot (020) */
+        /* sku.configured has no reason: its settings take the slot (020);
+         * so do a receipt's batch and best_before (024) */
         char args[EVT_ARGS_MAX];
-        int settings = e->type == EVT_SKU_CONFIGURED && evt_args_json(e, args, sizeof(args)) > 0;
+        int settings = (e->type == EVT_SKU_CONFIGURED || e->type == EVT_STOCK_RECEIVED) &&
+                       evt_args_json(e, args, sizeof(args)) > 0;
         arr_text(&a[A_REASON], settings ? args : e->reason);
         arr_text(&a[A_TOPIC], it->topic);
         arr_int(&a[A_PART], it->partition);
