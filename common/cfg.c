@@ -41,6 +41,7 @@ static const struct cfg_entry entries[] = {
     {"PG_STATEMENT_TIMEOUT_MS", T_LONG, "30000", 1, 3600000, OFF(statement_timeout_ms)},
     {"TURN_DEADLINE_MS", T_LONG, "15000", 100, 45000, OFF(turn_deadline_ms)},
     {"PAYMENT_LAG_ALERT_SECONDS", T_LONG, "60", 1, 86400, OFF(payment_lag_alert_s)},
+    {"DEADSTOCK_RADAR_SECONDS", T_LONG, "86400", 0, 604800, OFF(deadstock_radar_s)},
 };
 
 static int parse_long(const char *s, long *out)
@@ -406,14 +407,14 @@ void cfg_log(const struct cfg *c, const char *const *environ_vars)
              "RESERVATION_HOLD_SECONDS=%ld RETRY_BACKOFF_SECONDS=%s HTTP_PORT=%ld HTTP_BIND=%s "
              "BATCH_MAX=%ld "
              "PG_LOCK_TIMEOUT_MS=%ld PG_STATEMENT_TIMEOUT_MS=%ld TURN_DEADLINE_MS=%ld "
-             "PAYMENT_LAG_ALERT_SECONDS=%ld",
+             "PAYMENT_LAG_ALERT_SECONDS=%ld DEADSTOCK_RADAR_SECONDS=%ld",
              c->kafka_brokers, db, hook[0] ? hook : "(unset: alerts logged only)",
              c->alert_webhook_secret[0] ? "***" : "(unset: requests unsigned)",
              c->alert_webhook_authorization[0] ? "***" : "(unset)",
              c->alert_include_payload ? "true" : "false", c->hold_seconds, steps, c->http_port,
              c->http_bind,
              c->batch_max, c->lock_timeout_ms, c->statement_timeout_ms, c->turn_deadline_ms,
-             c->payment_lag_alert_s);
+             c->payment_lag_alert_s, c->deadstock_radar_s);
     for (const char *const *e = environ_vars; e && *e; e++) {
         if (strncmp(*e, "RDKAFKA_", 8) != 0)
             continue;

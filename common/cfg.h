@@ -28,6 +28,7 @@ struct cfg {
     long statement_timeout_ms; /* PG_STATEMENT_TIMEOUT_MS */
     long turn_deadline_ms;     /* TURN_DEADLINE_MS: no new transaction after this much of a turn */
     long payment_lag_alert_s;  /* PAYMENT_LAG_ALERT_SECONDS (timeout-worker) */
+    long deadstock_radar_s;    /* DEADSTOCK_RADAR_SECONDS (timeout-worker), 0: off */
 };
 
 /* Function that returns the value of an environment variable or NULL.

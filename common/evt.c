@@ -416,21 +416,28 @@ static int json_str(char *buf, size_t len, size_t *o, const char *s)
     return 0;
 }
 
+/* Appends ,"key":"value" (the comma unless first) at buf + *o, the value
+ * JSON-escaped; -1 when it does not fit. */
+static int args_str(char *buf, size_t len, size_t *o, const char *key, const char *v)
+{
+    int n = snprintf(buf + *o, len - *o, "%s\"%s\":", *o > 1 ? "," : "", key);
+    if (n < 0 || (size_t)n >= len - *o)
+        return -1;
+    *o += (size_t)n;
+    return json_str(buf, len, o, v);
+}
+
 /* The promotion fields of e: {"promo_id":"p-1","ends_at_ms":1764770400000}
  * (ends_at_ms for promotion.allocated only); nothing when e has no promo_id. */
 static int promo_args(const struct evt *e, char *buf, size_t len, size_t *o)
 {
     if (!e->promo_id)
         return 0;
-    int n = snprintf(buf + *o, len - *o, "\"promo_id\":");
-    if (n < 0 || (size_t)n >= len - *o)
-        return -1;
-    *o += (size_t)n;
-    if (json_str(buf, len, o, e->promo_id))
+    if (args_str(buf, len, o, "promo_id", e->promo_id))
         return -1;
     if (e->type != EVT_PROMOTION_ALLOCATED)
         return 0;
-    n = snprintf(buf + *o, len - *o, ",\"ends_at_ms\":%lld", e->ends_at_ms);
+    int n = snprintf(buf + *o, len - *o, ",\"ends_at_ms\":%lld", e->ends_at_ms);
     if (n < 0 || (size_t)n >= len - *o)
         return -1;
     *o += (size_t)n;
@@ -466,6 +473,11 @@ int evt_args_json(const struct evt *e, char *buf, size_t len)
     if ((e->type == EVT_PROMOTION_ALLOCATED || e->type == EVT_PROMOTION_ENDED ||
          e->type == EVT_ORDER_CREATED) &&
         promo_args(e, buf, len, &o))
+        return -1;
+    /* stock.received: the receipt's batch and best_before (024, the radar) */
+    if (e->type == EVT_STOCK_RECEIVED &&
+        ((e->batch && args_str(buf, len, &o, "batch", e->batch)) ||
+         (e->best_before && args_str(buf, len, &o, "best_before", e->best_before))))
         return -1;
     if (o + 2 > len)
         return -1;

@@ -104,11 +104,13 @@ void evt_release(struct evt *e);
  * object in a fixed order: {"safety_stock":3,"unit_cost":2.50} (unit_cost
  * as written in the event); for promotion.allocated
  * {"promo_id":"p-1","ends_at_ms":1764770400000}, for promotion.ended and an
- * order.created that names one {"promo_id":"p-1"} (a JSON string, escaped);
- * "{}" for an event without any of them. The apply functions take it in
- * the reason slot (DESIGN §9: an absent field leaves its setting
- * unchanged). Returns the length, or -1 when it does not fit in len bytes
- * (EVT_ARGS_MAX always does: a 128-byte promo_id escaped is <= 768). */
+ * order.created that names one {"promo_id":"p-1"}; for a stock.received, its
+ * batch and best_before when given: {"batch":"L7","best_before":"2026-01-31"}
+ * (strings JSON-escaped); "{}" for an event without any of them. The apply
+ * functions take it in the reason slot (DESIGN §9: an absent field leaves
+ * its setting unchanged). Returns the length, or -1 when it does not fit in
+ * len bytes (EVT_ARGS_MAX always does: a 128-character promo_id or batch
+ * escaped is at most 768 bytes). */
 #define EVT_ARGS_MAX 1024
 int evt_args_json(const struct evt *e, char *buf, size_t len);
 

@@ -31,7 +31,10 @@ static const struct pg_stmt stmts[] = {
      * within 1 s in normal operation); the partial index orders_held_expiry */
     {"overdue", "SELECT count(*) FROM orders WHERE state = 'reserved' "
                 "AND expires_at < now() - interval '1 second'", 0},
+    /* the deadstock radar (DESIGN §9, 024): alerts deduplicated per SKU and day */
+    {"radar", "SELECT sf_deadstock_alert(now())", 0},
 };
+#define RADAR_RETRY_MS 60000 /* after a failed radar run */
 #define OVERDUE_EVERY_MS 5000
 
 struct expiry {
@@ -42,7 +45,7 @@ struct expiry {
     struct evt_validator *val;
     struct heap *heap;
     int payment_partitions;
-    int64_t next_round_ms, pg_retry_ms, lag_alerted_ms, meta_at_ms, overdue_ms;
+    int64_t next_round_ms, pg_retry_ms, lag_alerted_ms, meta_at_ms, overdue_ms, radar_ms;
     long pg_backoff_ms;
     int pg_ok, heap_full_logged;
     char client_id[128];
@@ -193,6 +196,21 @@ static long expire_round(struct expiry *x)
     return total;
 }
 
+/* The daily deadstock radar: at start, then every DEADSTOCK_RADAR_SECONDS.
+ * sf_deadstock_alert raises at most one alert per SKU and UTC day (a table
+ * keyed by both), so a restart, or several timeout-workers, add none. It
+ * runs between expiry rounds: on a large catalogue it holds them back for
+ * its duration (about 1 s per 100,000 SKUs, bench/deadstock.sh), once a day. */
+static void radar(struct expiry *x)
+{
+    if (!x->cfg->deadstock_radar_s || now_ms() < x->radar_ms)
+        return;
+    int64_t n = query_ll(x, "radar", 0, NULL);
+    if (n >= 0)
+        log_info("deadstock radar: %lld alert(s) raised", (long long)n);
+    x->radar_ms = now_ms() + (n >= 0 ? x->cfg->deadstock_radar_s * 1000 : RADAR_RETRY_MS);
+}
+
 static void on_message(struct expiry *x, rd_kafka_message_t *m)
 {
     struct evt ev;
@@ -318,6 +336,7 @@ int expiry_run(const struct cfg *cfg, volatile sig_atomic_t *stop)
             }
             worker_ready(1, "ok");
             relay(&x);
+            radar(&x);
             if (now_ms() - x.overdue_ms >= OVERDUE_EVERY_MS) { /* stockflow_overdue_holds */
                 int64_t n = query_ll(&x, "overdue", 0, NULL);
                 x.overdue_ms = now_ms();

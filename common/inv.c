@@ -114,10 +114,11 @@ static int batch_params(struct arr *a, const char **v, const struct inv_item *it
         arr_int(&a[A_HOLD], e->hold_seconds);
         /* sku.configured has no reason: its settings take the slot (020);
          * so do the promotion fields of promotion.* and of an order.created
-         * naming a promo_id (023): a reason of NULL is a normal order */
+         * naming a promo_id (023): a reason of NULL is a normal order; and a
+         * receipt's batch and best_before (024) */
         char args[EVT_ARGS_MAX];
         int settings = (e->type == EVT_SKU_CONFIGURED || e->type == EVT_PROMOTION_ALLOCATED ||
-                        e->type == EVT_PROMOTION_ENDED ||
+                        e->type == EVT_PROMOTION_ENDED || e->type == EVT_STOCK_RECEIVED ||
                         (e->type == EVT_ORDER_CREATED && e->promo_id)) &&
                        evt_args_json(e, args, sizeof(args)) > 0;
         arr_text(&a[A_REASON], settings ? args : e->reason);

@@ -53,7 +53,11 @@ static const char *const restore_sql =
     " ORDER BY c->>'event_id', seq;"
     "SELECT setval('outbox_id_seq', greatest((SELECT max(seq) FROM ledger_in), 1));"
     /* the relay starts after the ledger's records: they are on Kafka already */
-    "UPDATE outbox_relay SET last_id = greatest(last_id, (SELECT last_value FROM outbox_id_seq));";
+    "UPDATE outbox_relay SET last_id = greatest(last_id, (SELECT last_value FROM outbox_id_seq));"
+    /* the receipts' batches and their FIFO moves, replayed from the records (024);
+     * the rows the restored stock rows made (no event: unnamed batches) go first */
+    "DELETE FROM stock_batches; DELETE FROM stock_adjustments;"
+    "SELECT sf_batches_from_ledger();";
 
 static const char *const positions_sql =
     "SELECT c->>'topic', (c->>'partition')::int, max((c->>'offset')::bigint) + 1"

@@ -457,6 +457,25 @@ START_TEST(sku_configured_fields)
 }
 END_TEST
 
+/* A receipt's batch and best_before go to the apply functions as JSON
+ * (024, the deadstock radar), the batch escaped. */
+START_TEST(receipt_args)
+{
+    struct evt e;
+    char args[EVT_ARGS_MAX];
+
+    parse_ok(SR("\"qty\":1,\"batch\":\"L-7\",\"best_before\":\"2026-07-02\""), &e);
+    ck_assert_int_eq(evt_args_json(&e, args, sizeof(args)), 42);
+    ck_assert_str_eq(args, "{\"batch\":\"L-7\",\"best_before\":\"2026-07-02\"}");
+    ck_assert_int_eq(evt_args_json(&e, args, 42), -1); /* no room for the NUL */
+    evt_release(&e);
+    parse_ok(SR("\"qty\":1,\"batch\":\"a\\\"b\\\\c\\u0001\""), &e);
+    evt_args_json(&e, args, sizeof(args));
+    ck_assert_str_eq(args, "{\"batch\":\"a\\\"b\\\\c\\u0001\"}");
+    evt_release(&e);
+}
+END_TEST
+
 START_TEST(promotion_fields)
 {
     struct evt e;
@@ -622,6 +641,7 @@ int main(void)
     tcase_add_test(tc, stock_fields);
     tcase_add_test(tc, payment_fields);
     tcase_add_test(tc, sku_configured_fields);
+    tcase_add_test(tc, receipt_args);
     tcase_add_test(tc, promotion_fields);
     tcase_add_test(tc, promotion_args_json);
     tcase_add_test(tc, receipt_batch_fields);
