@@ -9,8 +9,8 @@
 #   skipped, not the one it moved; redriving the same record again
 #   (--from-beginning) changes nothing (idempotent apply); --dry-run changes
 #   nothing at all;
-# - --rate 50 on 150 records takes 3 s +- 10%, and a second redrive of the
-#   same DLQ meanwhile is refused;
+# - --rate 50 on 150 records takes no less than 2.98 s (nor twice that),
+#   and a second redrive of the same DLQ meanwhile is refused;
 # - an interrupted redrive resumes where it stopped and repeats nothing;
 # - stock SKU names the dead letters about it, also when the SKU is not found;
 # - the worker logs no CONFWARN (consumer-only RDKAFKA_* properties are not
@@ -176,7 +176,7 @@ dump_views --updated-at >"$SF_TMP/views3.txt"
 assert_files_eq "$SF_TMP/views2.txt" "$SF_TMP/views3.txt" "views after redriving an applied record again"
 assert_eq $((n0 + 1)) "$(processed)" "processed events after redriving it again"
 
-# --- rate: 150 dead letters at 50/s take 3 s +- 10%; a second redrive is refused ---
+# --- rate: 150 dead letters at 50/s take >= 2.98 s; a second redrive is refused ---
 for i in $(seq 1 150); do echo "r$i|not-json-$i"; done >"$SF_TMP/many.txt"
 produce inventory.stock "$SF_TMP/many.txt"
 wait_idle 60 stockflow-stock
@@ -200,7 +200,12 @@ assert_eq 0 "$rrc" "rate-limited redrive exit status ($(cat "$SF_TMP/rate.err"))
 assert_match '^moved 150 dead letter' "$(cat "$SF_TMP/rate.out")" "rate-limited redrive summary"
 ms=$(((${t1/./} - ${t0/./}) / 1000))
 note "150 records at --rate 50 took $ms ms ($(grep -o 'in [0-9.]* s ([0-9.]*/s)' "$SF_TMP/rate.out"))"
-((ms >= 2700 && ms <= 3300)) || fail "150 records at --rate 50 took $ms ms, expected 3000 +- 10%"
+# Never faster than the rate: 150 records with a burst of 1 are 149 gaps of
+# 20 ms, 2.98 s (the limiter's arithmetic is unit-tested in test_stockctl).
+# The upper bound only catches a limiter that sleeps far too long: on real
+# Kafka under a loaded CI machine the run took 3.34 s from a wall clock
+# that includes starting the tool and joining its group.
+((ms >= 2950 && ms <= 6000)) || fail "150 records at --rate 50 took $ms ms, expected 2.98 s to 6 s"
 assert_eq $((avail0 + 150)) "$(records inventory.availability)" "records redriven to inventory.availability"
 
 # --- interrupted: resumes where it stopped, repeats nothing ---
