@@ -10,7 +10,7 @@ set -euo pipefail
 readonly packages=(
   build-essential meson ninja-build pkg-config # build
   librdkafka-dev libpq-dev libyajl-dev libcurl4-openssl-dev libmicrohttpd-dev libssl-dev
-  check json-schema-test-suite valgrind # tests
+  check json-schema-test-suite valgrind gdb # tests (gdb: stacks of a hung worker)
   clang libclang-rt-14-dev # tests: libFuzzer targets (tests/fuzz/)
   prometheus docker-compose # tests: promtool check metrics, docker-compose config
   kcat postgresql postgresql-contrib # local stack (deploy/)

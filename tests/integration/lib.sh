@@ -125,6 +125,18 @@ sf_forget() {
 # "stop now"; none with "signalled"), wait, SIGKILL after TIMEOUT_S; sets
 # SF_RC to the exit status (137/143 when killed) and SF_KILLED=1 if it had
 # to be killed.
+# sf_dump_stacks PID: every thread's backtrace of a process that would not
+# stop, into its log (or $SF_TMP/pid-PID.log), so a hang names its place.
+sf_dump_stacks() {
+  local pid=$1 log=${SF_LOG[$1]:-$SF_TMP/pid-$1.log}
+  command -v gdb >/dev/null || return 0
+  {
+    printf '\n----- backtraces of pid %s before SIGKILL -----\n' "$pid"
+    timeout 20 gdb -p "$pid" -batch -nx -ex 'set pagination off' \
+      -ex 'thread apply all bt 25' 2>&1 | grep -E '^(Thread|#)' || true
+  } >>"$log"
+}
+
 sf_stop_pid() {
   local pid=$1 timeout=$2 deadline
   SF_KILLED=0
@@ -133,6 +145,7 @@ sf_stop_pid() {
   while sf_alive "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
   if sf_alive "$pid"; then
     SF_KILLED=1
+    sf_dump_stacks "$pid"
     kill -KILL "$pid" 2>/dev/null || true
   fi
   SF_RC=0
