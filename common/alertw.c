@@ -369,13 +369,7 @@ static void finish_held(struct alertw *w)
 
 static void alertw_free(struct alertw *w)
 {
-    if (w->consumer) {
-        rd_kafka_resp_err_t e = rd_kafka_commit(w->consumer, NULL, 0);
-        if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
-            log_warn("final commit: %s", rd_kafka_err2str(e));
-        rd_kafka_consumer_close(w->consumer);
-        rd_kafka_destroy(w->consumer);
-    }
+    kafka_consumer_free(w->consumer, KAFKA_CLOSE_BUDGET_MS);
     if (w->producer) {
         if (rd_kafka_flush(w->producer, 10000))
             log_warn("%d record(s) not delivered at shutdown", rd_kafka_outq_len(w->producer));

@@ -243,8 +243,15 @@ static void poll_once(struct expiry *x)
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
-    if (err != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
-        rd_kafka_commit(rk, NULL, 0);
+    (void)opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        log_info("assigned %d partition(s)", parts->cnt);
+    } else {
+        log_info("revoked %d partition(s); committing stored offsets", parts->cnt);
+        rd_kafka_resp_err_t ce = rd_kafka_commit(rk, NULL, 0);
+        if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            log_warn("commit on revoke: %s", rd_kafka_err2str(ce));
+    }
     kafka_rebalance_apply(rk, err, parts);
 }
 
@@ -300,11 +307,7 @@ static int expiry_init(struct expiry *x, const struct cfg *cfg)
 
 static void expiry_free(struct expiry *x)
 {
-    if (x->consumer) {
-        rd_kafka_commit(x->consumer, NULL, 0);
-        rd_kafka_consumer_close(x->consumer);
-        rd_kafka_destroy(x->consumer);
-    }
+    kafka_consumer_free(x->consumer, KAFKA_CLOSE_BUDGET_MS);
     if (x->producer) {
         rd_kafka_flush(x->producer, 10000);
         rd_kafka_destroy(x->producer);

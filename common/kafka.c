@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int kafka_env_to_prop(const char *name, char *out, size_t outlen)
 {
@@ -332,4 +333,91 @@ void kafka_store_next(rd_kafka_t *consumer, const rd_kafka_message_t *m)
     if (e)
         log_debug("offsets_store: %s (partition revoked meanwhile)", rd_kafka_err2str(e));
     rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* The teardown of one consumer, on a thread of its own so that the caller
+ * can stop waiting for it. */
+struct closer {
+    rd_kafka_t *rk;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, abandoned; /* abandoned: the thread frees this */
+};
+
+static void *closer_main(void *arg)
+{
+    struct closer *c = arg;
+    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, NULL, 0);
+    if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        log_warn("final commit: %s", rd_kafka_err2str(e));
+    rd_kafka_consumer_close(c->rk); /* the rebalance callback runs here */
+    rd_kafka_destroy(c->rk);
+    pthread_mutex_lock(&c->mu);
+    c->done = 1;
+    int abandoned = c->abandoned;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    if (abandoned) {
+        pthread_cond_destroy(&c->cv);
+        pthread_mutex_destroy(&c->mu);
+        free(c);
+    }
+    return NULL;
+}
+
+void kafka_consumer_free(rd_kafka_t *consumer, int close_budget_ms)
+{
+    if (!consumer)
+        return;
+    struct closer *c = calloc(1, sizeof(*c));
+    pthread_t t;
+    pthread_condattr_t ca;
+    if (c) {
+        c->rk = consumer;
+        pthread_mutex_init(&c->mu, NULL);
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&c->cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
+    if (!c || pthread_create(&t, NULL, closer_main, c) != 0) { /* no bound, then */
+        struct closer here = {.rk = consumer};
+        pthread_mutex_init(&here.mu, NULL);
+        pthread_cond_init(&here.cv, NULL);
+        closer_main(&here);
+        pthread_cond_destroy(&here.cv);
+        pthread_mutex_destroy(&here.mu);
+        if (c) {
+            pthread_cond_destroy(&c->cv);
+            pthread_mutex_destroy(&c->mu);
+        }
+        free(c);
+        return;
+    }
+    struct timespec end;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += close_budget_ms / 1000;
+    end.tv_nsec += (long)(close_budget_ms % 1000) * 1000000;
+    if (end.tv_nsec >= 1000000000) {
+        end.tv_sec++;
+        end.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&c->mu);
+    while (!c->done && pthread_cond_timedwait(&c->cv, &c->mu, &end) == 0)
+        ;
+    int done = c->done;
+    c->abandoned = !done;
+    pthread_mutex_unlock(&c->mu);
+    if (!done) { /* the thread goes on (and frees c): the process is ending */
+        log_warn("leaving the consumer group did not finish within %d ms; going on without it "
+                 "(the group notices within session.timeout.ms; uncommitted records are read "
+                 "again)",
+                 close_budget_ms);
+        pthread_detach(t);
+        return;
+    }
+    pthread_join(t, NULL);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
 }

@@ -59,6 +59,21 @@ rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group, const cha
                                                     rd_kafka_topic_partition_list_t *, void *),
                                void *opaque, char *err, size_t errlen);
 
+/* Tears a consumer down: commits the stored offsets (synchronously), leaves
+ * the group (the rebalance callback sees the revocation, on another thread
+ * while this one waits) and destroys it, all within close_budget_ms. One
+ * that has not finished by then (librdkafka's own close has no bound; a
+ * broker that stops answering, or a stuck group state, held a worker past
+ * its grace period) is abandoned with a warning: the caller goes on and the
+ * process ends; the group notices the member gone within
+ * session.timeout.ms, and nothing is lost (what was not committed is read
+ * again). Only for a process that is ending. NULL: nothing. */
+void kafka_consumer_free(rd_kafka_t *consumer, int close_budget_ms);
+
+/* The close budget of the workers: a SIGTERM ends a worker within its last
+ * loop turn, this, and a 10 s producer flush. */
+#define KAFKA_CLOSE_BUDGET_MS 10000
+
 /* Creates an idempotent producer (acks=all) whose delivery reports go to
  * dr_cb, and whose errors are logged; a fatal one sets kafka_fatal().
  * Returns NULL with one line in err. */

@@ -256,13 +256,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 static void worker_free(struct worker *w)
 {
-    if (w->consumer) {
-        rd_kafka_resp_err_t e = rd_kafka_commit(w->consumer, NULL, 0);
-        if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
-            log_warn("final commit: %s", rd_kafka_err2str(e));
-        rd_kafka_consumer_close(w->consumer);
-        rd_kafka_destroy(w->consumer);
-    }
+    kafka_consumer_free(w->consumer, KAFKA_CLOSE_BUDGET_MS);
     rd_kafka_t *producers[2] = {w->producer, w->alert_producer};
     for (int i = 0; i < 2; i++) {
         if (!producers[i])
@@ -605,5 +599,6 @@ int worker_main(const struct worker_role *role, int argc, char **argv)
     worker_beat();
     int rc = role->run ? role->run(&cfg, &stop_flag) : worker_run(role, &cfg, &stop_flag);
     http_free(http);
+    log_info("stopped (exit status %d)", rc);
     return rc;
 }

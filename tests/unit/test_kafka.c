@@ -4,10 +4,17 @@
  *   runs against librdkafka's in-process mock cluster, and the fatal error
  *   is raised by librdkafka's own test hook;
  * - RDKAFKA_* properties reach only the client type librdkafka scopes them
- *   to (no CONFWARN at every start). */
+ *   to (no CONFWARN at every start);
+ * - kafka_consumer_free leaves the group (the rebalance callback sees the
+ *   revocation), and gives up waiting for a close that does not finish
+ *   within its budget (here: a revocation callback that blocks). */
 #include "kafka.h"
 
+#include <librdkafka/rdkafka_mock.h>
+
 #include <check.h>
+#include <stdatomic.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,6 +109,75 @@ START_TEST(consumer_properties_stay_out_of_producers)
 }
 END_TEST
 
+/* A consumer of its own mock cluster, subscribed to topic "t" and assigned
+ * its partition; its revocation callback blocks while revoke_block is set. */
+static atomic_int revoke_block, revoke_entered, revoke_left;
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    (void)opaque;
+    if (err != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        atomic_store(&revoke_entered, 1);
+        for (int i = 0; i < 300 && atomic_load(&revoke_block); i++)
+            usleep(100 * 1000);
+        atomic_store(&revoke_left, 1);
+    }
+    kafka_rebalance_apply(rk, err, parts);
+}
+
+static rd_kafka_t *assigned_consumer(void)
+{
+    const char *env[] = {"RDKAFKA_TEST_MOCK_NUM_BROKERS=1", NULL};
+    char err[512];
+    atomic_store(&revoke_entered, 0);
+    atomic_store(&revoke_left, 0);
+    rd_kafka_t *c = kafka_consumer_new("127.0.0.1:9", "g", "t", env, on_rebalance, NULL, err,
+                                       sizeof(err));
+    ck_assert_msg(c != NULL, "%s", err);
+    rd_kafka_mock_topic_create(rd_kafka_handle_mock_cluster(c), "t", 1, 1);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, "t", RD_KAFKA_PARTITION_UA);
+    ck_assert_int_eq(rd_kafka_subscribe(c, l), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_topic_partition_list_t *a = NULL;
+    for (int i = 0; i < 200 && (!a || a->cnt == 0); i++) {
+        if (a)
+            rd_kafka_topic_partition_list_destroy(a);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+        if (m)
+            rd_kafka_message_destroy(m);
+        rd_kafka_assignment(c, &a);
+    }
+    ck_assert_msg(a && a->cnt == 1, "no partition assigned within 20 s");
+    rd_kafka_topic_partition_list_destroy(a);
+    return c;
+}
+
+START_TEST(consumer_free_leaves_the_group)
+{
+    atomic_store(&revoke_block, 0);
+    kafka_consumer_free(assigned_consumer(), 10000);
+    ck_assert_int_eq(atomic_load(&revoke_left), 1);
+}
+END_TEST
+
+START_TEST(consumer_free_gives_up_on_a_stuck_close)
+{
+    atomic_store(&revoke_block, 1);
+    kafka_consumer_free(assigned_consumer(), 1000);
+    /* returned while the close was still inside the callback (without the
+     * budget it returns only after the callback, i.e. revoke_left == 1) */
+    ck_assert_int_eq(atomic_load(&revoke_left), 0);
+    atomic_store(&revoke_block, 0);
+    /* the abandoned close finishes on its own: wait for its threads */
+    for (int i = 0; i < 200 && rd_kafka_thread_cnt() > 0; i++)
+        usleep(100 * 1000);
+    ck_assert_int_eq(atomic_load(&revoke_left), 1);
+    ck_assert_int_eq(rd_kafka_thread_cnt(), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("kafka");
@@ -110,6 +186,8 @@ int main(void)
     tcase_add_test(tc, scopes_come_from_librdkafka);
     tcase_add_test(tc, consumer_properties_stay_out_of_producers);
     tcase_add_test(tc, other_errors_are_not_fatal);
+    tcase_add_test(tc, consumer_free_leaves_the_group);
+    tcase_add_test(tc, consumer_free_gives_up_on_a_stuck_close);
     tcase_add_test(tc, fatal_producer_error_is_raised);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
