@@ -148,9 +148,13 @@ cleanup() {
     local kept=("${WORKER_PIDS[@]}" "$SINK_PID")
     [[ -z $DASH_PID ]] || kept+=("$DASH_PID")
     [[ -z $BROKER_PID ]] || kept+=("$BROKER_PID")
-    for pid in "${kept[@]}"; do
-      printf '%s %s\n' "$pid" "$(readlink "/proc/$pid/exe" 2>/dev/null)"
-    done >"$KEPT"
+    {
+      for pid in "${kept[@]}"; do
+        printf '%s %s\n' "$pid" "$(readlink "/proc/$pid/exe" 2>/dev/null)"
+      done
+      # the next run stops a cluster this run started
+      ((PG_WAS_RUNNING)) || printf 'pg %s\n' "$PGDIR"
+    } >"$KEPT"
     if [[ -n $KAFKA_DIR ]]; then
       info "stop it: kill ${kept[*]}; deploy/kafka/kafka-local.sh stop $KAFKA_DIR; deploy/pg-local.sh stop $PGDIR"
     else
@@ -216,8 +220,13 @@ WEBHOOK_SINK=$BUILD/tests/tools/webhook-sink
 # ---- 3. local stack ----------------------------------------------------------
 say "local stack"
 # what a --keep run left running (only processes still running that binary)
+PG_KEPT=''
 if [[ -s $KEPT ]]; then
   while read -r pid exe; do
+    [[ $pid != pg ]] || {
+      PG_KEPT=$exe
+      continue
+    }
     [[ -n $exe && $(readlink "/proc/$pid/exe" 2>/dev/null) == "$exe" ]] || continue
     kill -TERM "$pid" 2>/dev/null || continue
     deadline=$((SECONDS + 20))
@@ -233,7 +242,10 @@ if [[ $EUID -eq 0 ]] && ! runuser -u postgres -- test -x "$STACK" 2>/dev/null; t
   PGDIR=/tmp/stockflow-demo-pg
   info "the postgres user cannot reach $STACK: cluster in $PGDIR instead"
 fi
-deploy/pg-local.sh status "$PGDIR" >/dev/null 2>&1 && PG_WAS_RUNNING=1
+# a cluster a --keep run started is this run's to stop
+if [[ $PG_KEPT != "$PGDIR" ]] && deploy/pg-local.sh status "$PGDIR" >/dev/null 2>&1; then
+  PG_WAS_RUNNING=1
+fi
 PG_LOCAL_FAST=1 deploy/pg-local.sh start "$PGDIR" >"$LOGS/pg-local.log" 2>&1 || {
   cat "$LOGS/pg-local.log" >&2
   die "deploy/pg-local.sh start failed"
