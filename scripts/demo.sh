@@ -403,6 +403,10 @@ produce inventory.stock "$STACK/stream/stock.txt"
 info "1. inventory.stock: $n_stock events: unit costs, receipts for 6 SKUs (dragonfruit-box six weeks"
 info "   ago, durian-kg best before in two days), $FLASH_SKU hidden below 1, 2 adjustments"
 caught_up stockflow-stock
+# the orders again, their event times from now: the flash sale's holds
+# start as it is produced (their expiry must come after the payments)
+NOW=$(date +%s)
+python3 tests/integration/gen.py demo --out "$STACK/stream" --now "$NOW"
 produce inventory.orders "$STACK/stream/orders.txt"
 info "2. inventory.orders: $n_orders events: a flash sale of 60 orders for 25 $FLASH_SKU (default hold),"
 info "   40 ordinary orders (an hour's hold), 9 cancellations, 12 duplicates, 4 malformed events"
