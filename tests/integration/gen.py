@@ -16,10 +16,12 @@
   gen.py dup --seed S [--adjacent 0.5]   (filter)
       every input line twice: the copy right after the original, or later in
       the stream (same key, so the same partition, after the original)
-  gen.py demo --out DIR [--seed S]
-      the stream of scripts/demo.sh (DIR/stock.txt, DIR/orders.txt): receipts
-      for five SKUs, a flash sale with more orders than units, ordinary
-      orders, cancellations, a dozen duplicates, malformed events
+  gen.py demo --out DIR [--seed S] [--now EPOCH_S]
+      the stream of scripts/demo.sh (DIR/stock.txt, DIR/orders.txt), event
+      times relative to --now: unit costs, receipts for six SKUs (one six
+      weeks old, one best before in two days), a flash sale with more orders
+      than units (default hold), ordinary orders (an hour's hold),
+      cancellations, a dozen duplicates, malformed events
   gen.py malformed [--prefix m-]
       one record of each poison kind for inventory.orders (demo use)
   gen.py poison orders|stock --labels FILE
@@ -29,7 +31,7 @@
   gen.py check-rejected ORDERS_FILE REJECTED_IDS AVAILABLE_FILE
       prints every rejected order that fits the final availability (sku|available)
 
-Events never contain '|' or newlines. Times are fixed (2026-11-27), so the
+Events never contain '|' or newlines. Times are fixed (2026-11-27; demo: --now), so the
 same arguments always give the same bytes.
 """
 import argparse
@@ -273,23 +275,52 @@ def cmd_malformed(a):
 
 DEMO_STOCK = [("durian-kg", 40), ("lychee-box", 60), ("mango-box", 120),
               ("mangosteen-kg", 25), ("rambutan-box", 80)]
+DEMO_COST = {"durian-kg": 12, "dragonfruit-box": 6}  # the deadstock radar's value at risk
 DEMO_FLASH_SKU, DEMO_FLASH_ORDERS = "mangosteen-kg", 60
+DEMO_ORDER_HOLD = 3600  # the ordinary orders' hold_seconds; the flash sale's: the default
+
+
+def configured(eid, sku, sec, **settings):
+    e = {"event_id": eid, "type": "sku.configured", "occurred_at": ts(sec), "sku": sku}
+    e.update(settings)
+    return e
 
 
 def cmd_demo(a):
-    """The stream of scripts/demo.sh: DIR/stock.txt and DIR/orders.txt."""
+    """The stream of scripts/demo.sh: DIR/stock.txt and DIR/orders.txt, with
+    event times relative to --now (epoch seconds)."""
+    global BASE
+    BASE = dt.datetime.fromtimestamp(a.now, dt.timezone.utc)
     rnd = random.Random(a.seed)
-    stock = [line(s, received(f"recv-{s}", s, q, i)) for i, (s, q) in enumerate(DEMO_STOCK)]
-    stock.append(line("mango-box", adjusted("adj-mango-1", "mango-box", -4, "crushed in transit", 10)))
+    day = 86400
+    stock = []
+    # unit costs first (a batch keeps the cost of its SKU at receipt); a SKU
+    # configured before its first receipt is "low" (available 0) until then
+    for s, c in DEMO_COST.items():
+        stock.append(line(s, configured(f"cost-{s}", s, -50 * day, unit_cost=c)))
+    for i, (s, q) in enumerate(DEMO_STOCK):
+        e = received(f"recv-{s}", s, q, -60 + i)
+        if s == "durian-kg":  # best before in two days: the radar says donate
+            e["batch"] = "D-0412"
+            e["best_before"] = (BASE + dt.timedelta(days=2)).strftime("%Y-%m-%d")
+        stock.append(line(s, e))
+    # received six weeks ago and never sold: aged and slow on the radar
+    old = received("recv-dragonfruit-box", "dragonfruit-box", 30, -42 * day)
+    old["batch"] = "DF-0921"
+    stock.append(line("dragonfruit-box", old))
+    # the storefront hides mangosteen-kg when none is left
+    stock.append(line(DEMO_FLASH_SKU, configured(f"hide-{DEMO_FLASH_SKU}", DEMO_FLASH_SKU, -50,
+                                                 hide_below=1)))
+    stock.append(line("mango-box", adjusted("adj-mango-1", "mango-box", -4, "crushed in transit", -40)))
     # a count error that would make on_hand negative: a dead letter
     stock.append(line("rambutan-box", adjusted("adj-rambutan-1", "rambutan-box", -500,
-                                               "count error", 11)))
+                                               "count error", -39)))
     events = []
-    # the flash sale: more orders than units, one unit each
+    # the flash sale: more orders than units, one unit each, the default hold
     for i in range(DEMO_FLASH_ORDERS):
         oid = f"flash-{i + 1:03d}"
-        events.append(line(oid, created(f"ev-{oid}", oid, [(DEMO_FLASH_SKU, 1)], 100 + i)))
-    # ordinary orders over the other SKUs; some cancelled later
+        events.append(line(oid, created(f"ev-{oid}", oid, [(DEMO_FLASH_SKU, 1)], 0)))
+    # ordinary orders over the other SKUs, an hour's hold; some cancelled later
     others = [s for s, _ in DEMO_STOCK if s != DEMO_FLASH_SKU]
     regular = []
     for i in range(40):
@@ -297,23 +328,24 @@ def cmd_demo(a):
         n = rnd.randint(1, 3)
         lines = [(s, rnd.randint(1, 2)) for s in rnd.sample(others, n)]
         regular.append(oid)
-        events.append(line(oid, created(f"ev-{oid}", oid, lines, 200 + i)))
+        events.append(line(oid, created(f"ev-{oid}", oid, lines, -20, DEMO_ORDER_HOLD)))
     for oid in rnd.sample(regular, 8):
-        events.append(line(oid, cancelled(f"cancel-{oid}", oid, 400)))
+        events.append(line(oid, cancelled(f"cancel-{oid}", oid, -3)))
     # a cancellation read before its order (remembered, DESIGN §4 rule 6)
-    events.insert(10, line("ord-late", cancelled("cancel-ord-late", "ord-late", 450)))
-    events.append(line("ord-late", created("ev-ord-late", "ord-late", [("durian-kg", 1)], 440)))
+    events.insert(10, line("ord-late", cancelled("cancel-ord-late", "ord-late", -2)))
+    events.append(line("ord-late", created("ev-ord-late", "ord-late", [("durian-kg", 1)], -4,
+                                           DEMO_ORDER_HOLD)))
     # duplicates: a dozen events delivered again
     events.extend(rnd.sample(events, 12))
     # malformed events
     p = "bad-"
-    big = created(f"{p}big", f"{p}big", [("durian-kg", 1)], 10)
+    big = created(f"{p}big", f"{p}big", [("durian-kg", 1)], -10)
     big["note"] = "y" * (70 * 1024)
     events.extend([
         f'{p}1|{{"event_id":"{p}1","type":"order.created","lines":[',
-        f"{p}2|" + enc({"event_id": f"{p}2", "type": "order.created", "occurred_at": ts(5),
+        f"{p}2|" + enc({"event_id": f"{p}2", "type": "order.created", "occurred_at": ts(-10),
                         "order_id": f"{p}2", "lines": []}),
-        f"{p}3|" + enc({"event_id": f"{p}3", "type": "order.shipped", "occurred_at": ts(6),
+        f"{p}3|" + enc({"event_id": f"{p}3", "type": "order.shipped", "occurred_at": ts(-10),
                         "order_id": f"{p}3"}),
         f"{p}big|" + enc(big),
     ])
@@ -405,6 +437,7 @@ def main():
     p = sub.add_parser("demo")
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--now", type=int, default=int(BASE.timestamp()))
     p = sub.add_parser("malformed")
     p.add_argument("--prefix", default="m-")
     p = sub.add_parser("poison")
