@@ -29,9 +29,11 @@
 #define DASH_SPARK_MS 60000 /* a point at least this often, and at each change */
 #define DASH_KAFKA_MS 2000  /* Kafka figures refreshed this often */
 #define DASH_DEADSTOCK_MS 30000
+#define DASH_RATE_SAMPLES 5 /* events applied/s: over this many samples */
 
 struct dash_sample {
-    int64_t ts_ms;
+    int64_t ts_ms, mono_ms;
+    long long events_total; /* rows inserted into processed_events (pg_stat) */
     double applied_per_s;
     long long held, dead_letters;
     long long lag[DASH_GROUPS]; /* -1: unknown */
@@ -63,9 +65,7 @@ struct dash {
     struct dash_sample ring[DASH_RING];
     int ring_n, ring_head;
     struct dash_spark *spark; /* 2 * DASH_SKUS slots, open addressing */
-    long long events_total;
-    int64_t events_ms;
-    char *deadstock; /* JSON array text of the last radar run */
+    char *deadstock;          /* JSON array text of the last radar run */
     int64_t deadstock_ms;
     double deadstock_value;
     atomic_int deadstock_due; /* an action asks for a fresh radar run */

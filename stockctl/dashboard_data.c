@@ -229,14 +229,17 @@ static long long kpi(const struct snap *s, int col)
 static void sample(struct dash *d, const struct snap *s, int64_t now_wall, int64_t now)
 {
     struct dash_sample *x = &d->ring[d->ring_head];
-    long long total = kpi(s, 4);
+    int back = d->ring_n < DASH_RATE_SAMPLES ? d->ring_n : DASH_RATE_SAMPLES;
+    const struct dash_sample *was = &d->ring[(d->ring_head + DASH_RING - back) % DASH_RING];
     memset(x, 0, sizeof(*x));
     x->ts_ms = now_wall;
-    if (d->events_ms && now > d->events_ms && total >= d->events_total)
+    x->mono_ms = now;
+    x->events_total = kpi(s, 4);
+    /* over the last few samples: the statistics move in steps of about a
+     * second (each backend flushes its counts at most once a second) */
+    if (back > 0 && now > was->mono_ms && x->events_total >= was->events_total)
         x->applied_per_s =
-            (double)(total - d->events_total) * 1000.0 / (double)(now - d->events_ms);
-    d->events_total = total;
-    d->events_ms = now;
+            (double)(x->events_total - was->events_total) * 1000.0 / (double)(now - was->mono_ms);
     x->held = kpi(s, 1);
     for (int i = 0; i < d->ndlq; i++)
         x->dead_letters += d->dlq[i].count;
