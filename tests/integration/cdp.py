@@ -155,6 +155,10 @@ class Page:
         self.send("Input.dispatchMouseEvent", type="mouseReleased", x=x, y=y, button="left",
                   clickCount=1)
 
+    def type(self, text):
+        """Types text into the focused element, as a keyboard would."""
+        self.send("Input.insertText", text=text)
+
     def screenshot(self, path, full=True):
         r = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=full)
         with open(path, "wb") as f:

@@ -9,8 +9,9 @@
 #   sku-ok    100 received, an order holds 3: ok: green
 #   a poison record on inventory.stock: 1 dead letter in inventory.stock.dlq
 # Checks: the refusals (a non-loopback --listen without --token: exit 2 and
-# one line; with --token, /api/ without it or with a wrong one: 401; a POST
-# without the CSRF token or with a foreign Host: 403); the page in Chromium
+# one line; with --token, /api/ without it or with a wrong one: 401, and in
+# Chromium the page asks for the token, then shows the rows; a POST without
+# the CSRF token or with a foreign Host: 403); the page in Chromium
 # (cdp.py, dashboard_browser.py): no console errors, the rows' colours, the
 # KPIs (1 oversold SKU, 8 held units, 200.00 at risk, 1 dead letter), the
 # filter and sort; a click on "clearance" for sku-old, confirmed: a
@@ -93,6 +94,16 @@ assert_eq "$(status -H 'Authorization: Bearer s3cret-token' "${DASH_URL}api/stat
 assert_eq "$(status "$DASH_URL")" 200 "token: the page itself (it asks for the token)"
 assert_eq "$(status -X POST -H 'Authorization: Bearer s3cret-token' -d '{"sku":"sku-low","hide_below":1}' \
   "${DASH_URL}api/sku")" 403 "token: a POST without the CSRF token"
+
+cat >"$SF_TMP/locked.json" <<'EOF'
+{"token": "s3cret-token",
+ "rows": {"sku-old": "red", "sku-over": "red", "sku-low": "yellow", "sku-ok": "green"}}
+EOF
+python3 "$SF_LIB_DIR/dashboard_browser.py" "$DASH_URL" "$SF_TMP/locked.json" "$SF_TMP/locked.png" \
+  >"$SF_TMP/locked-browser.out" 2>"$SF_TMP/locked-browser.err" || {
+  cat "$SF_TMP/locked-browser.err" >&2
+  fail "token: the page asks for the token and then shows the SKUs"
+}
 
 start_dashboard dashboard
 csrf=$(curl -s "$DASH_URL" | sed -n 's/.*const CSRF = "\([0-9a-f]*\)".*/\1/p')
