@@ -163,3 +163,9 @@ assert_eq "$back" "this is not JSON" "redrive: the dead letter back on inventory
 consume_dlq inventory.stock.dlq 2 30 >/dev/null
 r=$(post api/redrive '{"topic":"no.such.dlq"}')
 assert_eq "$(jq -r .ok <<<"$r")" false "redrive of a topic that does not exist"
+
+# Ctrl-C (SIGTERM) stops it: the Kafka thread and the HTTP threads joined,
+# exit 0 (under ASan also: no leak, no error)
+sf_stop_pid "$DASH_PID" 15
+assert_eq "$SF_KILLED" 0 "the dashboard stopped within 15 s of SIGTERM"
+assert_eq "$SF_RC" 0 "the dashboard's exit code after SIGTERM"
