@@ -87,7 +87,8 @@ def main():
         page.wait("document.querySelector('#modal').classList.contains('open')", 5, "the confirmation")
         page.click("#modal-ok")
         toast = page.wait("(() => { const t = document.querySelector('#toast');"
-                          " return t.classList.contains('show') && t.textContent; })()", 40, "the answer")
+                          " return t.classList.contains('show') && !t.textContent.startsWith('working')"
+                          " && t.textContent; })()", 40, "the answer")
         if "sent to inventory.promotions" not in toast:
             raise CDPError("clearance refused: %s" % toast)
         page.wait("[...document.querySelectorAll('#promotions tbody tr')].some(t =>"
