@@ -2,6 +2,7 @@
  * page (DESIGN §9 "Dashboard"); see dashboard.h for how it is split. */
 #include "dashboard.h"
 #include "arg.h"
+#include "dashboard_addr.h"
 #include "emit.h"
 #include "out.h"
 #include "stockctl.h"
@@ -10,7 +11,6 @@
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <microhttpd.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,41 +37,6 @@ static void usage(FILE *f)
                "                      every request (also $DASHBOARD_TOKEN)\n"
                "Exit codes: 0 stopped, 2 bad usage (a non-loopback --listen without --token),\n"
                "1 cannot listen.\n");
-}
-
-/* "127.0.0.1:8080", "[::1]:8080", "localhost:8080" into *ss. Returns 0, or
- * -1 with err. */
-static int parse_listen(const char *s, struct sockaddr_storage *ss, char *err, size_t errlen)
-{
-    char host[256];
-    const char *colon = s[0] == '[' ? strstr(s, "]:") : strrchr(s, ':');
-    size_t hl = colon ? (size_t)(colon - s) - (s[0] == '[') : 0;
-    long port;
-    if (!colon || hl == 0 || hl >= sizeof(host) ||
-        arg_long(colon + 1 + (s[0] == '['), 0, 65535, &port, err, errlen)) {
-        snprintf(err, errlen, "--listen \"%s\": expected ADDR:PORT such as 127.0.0.1:8080", s);
-        return -1;
-    }
-    memcpy(host, s + (s[0] == '['), hl);
-    host[hl] = '\0';
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-    char serv[8];
-    snprintf(serv, sizeof(serv), "%ld", port);
-    if (getaddrinfo(host, serv, &hints, &ai) || !ai) {
-        snprintf(err, errlen, "--listen \"%s\": %s is not an address of this host", s, host);
-        return -1;
-    }
-    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-    freeaddrinfo(ai);
-    return 0;
-}
-
-static int is_loopback(const struct sockaddr_storage *ss)
-{
-    if (ss->ss_family == AF_INET)
-        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
-    return ss->ss_family == AF_INET6 &&
-           IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
 }
 
 static void address(const struct sockaddr_storage *ss, int port, char *out, size_t len)
@@ -131,15 +96,15 @@ int cmd_dashboard(const struct cfg *c, int argc, char **argv)
     int rc = parse(argc, argv, &listen, &token), port = 0;
     if (rc)
         return rc < 0 ? EXIT_OK : rc;
-    if (parse_listen(listen, &ss, err, sizeof(err)))
+    if (dash_addr_parse(listen, &ss, err, sizeof(err)))
         return fprintf(stderr, "stockctl dashboard: %s\n", err), EXIT_USAGE;
-    if (!is_loopback(&ss) && !token)
+    if (!dash_addr_is_loopback(&ss) && !token)
         return fprintf(stderr,
                        "stockctl dashboard: --listen %s is not a loopback address: "
                        "refused without --token T (a bearer token the page asks for)\n",
                        listen),
                EXIT_USAGE;
-    struct dash d = {.cfg = c, .token = token, .loopback = is_loopback(&ss)};
+    struct dash d = {.cfg = c, .token = token, .loopback = dash_addr_is_loopback(&ss)};
     pthread_mutex_init(&d.mu, NULL);
     if (emit_fresh_id("csrf", csrf, sizeof(csrf), err, sizeof(err)))
         return fprintf(stderr, "stockctl dashboard: %s\n", err), EXIT_FAIL;

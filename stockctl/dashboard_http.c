@@ -17,6 +17,7 @@
  * name is refused (403): a page of another site cannot reach the
  * dashboard through DNS rebinding. */
 #include "dashboard.h"
+#include "dashboard_addr.h"
 #include "emit.h"
 #include "out.h"
 #include "stockctl.h"
@@ -79,38 +80,19 @@ static MHD_RESULT fail(struct MHD_Connection *c, unsigned status, const char *wh
     return r;
 }
 
-/* Compares without stopping at the first difference. */
-static int same_secret(const char *a, const char *b)
-{
-    size_t na = strlen(a), nb = strlen(b);
-    unsigned char diff = na != nb;
-    for (size_t i = 0; i < na; i++)
-        diff |= (unsigned char)(a[i] ^ b[i % (nb ? nb : 1)]);
-    return diff == 0;
-}
-
-static int host_is_loopback(const char *host)
-{
-    if (!host)
-        return 0;
-    size_t n = strcspn(host, host[0] == '[' ? "]" : ":");
-    return (n == 9 && !strncmp(host, "localhost", 9)) || (n == 4 && !strncmp(host, "[::1", 4)) ||
-           !strncmp(host, "127.", 4);
-}
-
 /* 0 when the request may go on, else the status to refuse it with. */
 static unsigned check(const struct dash *d, struct MHD_Connection *c, const char *url, int post)
 {
     if (d->loopback && !d->token &&
-        !host_is_loopback(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host")))
+        !dash_host_is_loopback(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host")))
         return MHD_HTTP_FORBIDDEN;
     if (strncmp(url, "/api/", 5) != 0)
         return 0;
     const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-    if (d->token && (!auth || strncmp(auth, "Bearer ", 7) || !same_secret(auth + 7, d->token)))
+    if (d->token && (!auth || strncmp(auth, "Bearer ", 7) || !dash_secret_eq(auth + 7, d->token)))
         return MHD_HTTP_UNAUTHORIZED;
     const char *csrf = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token");
-    if (post && (!csrf || !same_secret(csrf, d->csrf)))
+    if (post && (!csrf || !dash_secret_eq(csrf, d->csrf)))
         return MHD_HTTP_FORBIDDEN;
     return 0;
 }
