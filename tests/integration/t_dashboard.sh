@@ -123,7 +123,7 @@ cat >"$SF_TMP/expect.json" <<'EOF'
  "dead_letters": {"inventory.stock.dlq": 1},
  "clearance": "sku-old"}
 EOF
-shot=$ART/t_dashboard.png
+shot=$ART/t_dashboard$(on_kafka && echo -kafka || true).png
 python3 "$SF_LIB_DIR/dashboard_browser.py" "$DASH_URL" "$SF_TMP/expect.json" "$shot" \
   >"$SF_TMP/browser.out" 2>"$SF_TMP/browser.err" || {
   cat "$SF_TMP/browser.err" >&2
