@@ -108,7 +108,10 @@ for pid in "$o1" "$o2"; do
 done
 # the second half was produced during the outage: none of it applied
 ((lag_total >= nevents - half)) || fail "consumer lag during the outage $lag_total < the $((nevents - half)) events produced meanwhile"
-curl -fsS "http://127.0.0.1:${PORT[$s1]}/metrics" | grep -q '^stockflow_consumer_lag{topic="inventory.stock",' ||
+# (read whole first: grep -q quitting at the match would fail curl's later
+# writes, and pipefail the check)
+m=$(curl -fsS "http://127.0.0.1:${PORT[$s1]}/metrics")
+grep -q '^stockflow_consumer_lag{topic="inventory.stock",' <<<"$m" ||
   fail "stock-worker: no stockflow_consumer_lag while paused"
 
 left=$((OUTAGE_S - (SECONDS - t_stop)))
