@@ -70,8 +70,9 @@ static void push_expiry(struct expiry *x, int64_t ms)
     x->heap_full_logged = 1;
 }
 
-/* Loads the held orders' expiry times (after a start or a reconnection). */
-static int seed(struct expiry *x)
+/* Loads the held orders' expiry times (after a start or a reconnection).
+ * Returns 0, or -1 with one line in err. */
+static int seed(struct expiry *x, char *err, size_t errlen)
 {
     char sql[160];
     snprintf(sql, sizeof(sql),
@@ -86,6 +87,8 @@ static int seed(struct expiry *x)
         push_expiry(x, strtoll(PQgetvalue(r, i, 0), NULL, 10));
     if (ok)
         log_info("%d held order(s) pending expiry", PQntuples(r));
+    else
+        pg_errline(pg_conn(x->pg), r, err, errlen);
     PQclear(r);
     return ok ? 0 : -1;
 }
@@ -97,7 +100,7 @@ static int ensure_pg(struct expiry *x)
         return 0;
     if (now_ms() < x->pg_retry_ms)
         return -1;
-    if (pg_connect(x->pg, err, sizeof(err)) == PG_OK && seed(x) == 0) {
+    if (pg_connect(x->pg, err, sizeof(err)) == PG_OK && seed(x, err, sizeof(err)) == 0) {
         log_info("connected to PostgreSQL");
         x->pg_ok = 1;
         x->pg_backoff_ms = 100;
