@@ -238,7 +238,8 @@ static int apply_singly(struct worker *w, size_t k)
         char err[512];
         if (j > 0 && past_deadline(w))
             return 1;
-        enum pg_class c = inv_apply(w->pg, &w->inv[j], 1, w->cfg->hold_seconds, err, sizeof(err));
+        enum pg_class c =
+            inv_apply_each(w->pg, &w->inv[j], 1, w->cfg->hold_seconds, err, sizeof(err));
         struct item *it = &w->items[w->inv_idx[j]];
         if (c == PG_OUTAGE) {
             rewind_pending(w);
@@ -335,8 +336,8 @@ static void apply_valid(struct worker *w)
             metrics_counter_add(METRICS_INPROCESS_RETRIES, "", (double)k);
         }
         int64_t t0 = now_ms();
-        enum pg_class c = inv_apply_marked(w->pg, w->inv, k, w->cfg->hold_seconds, NULL, 0, err,
-                                           sizeof(err));
+        enum pg_class c =
+            inv_apply_batch(w->pg, w->inv, k, w->cfg->hold_seconds, NULL, 0, err, sizeof(err));
         metrics_histogram_observe(METRICS_TRANSACTION, "", (now_ms() - t0) / 1000.0);
         if (c == PG_OUTAGE) {
             rewind_pending(w);
@@ -394,8 +395,8 @@ static int route_item(struct worker *w, struct item *it)
                               .attempt = it->dec.attempt,
                               .not_before_ms = it->dec.not_before_ms,
                               .origin = &it->origin};
-    if (route_produce(w->producer, it->m, dest, &f, &it->dr, err, sizeof(err))) {
-        it->dr = -1;
+    if (route_produce(w->producer, it->m, dest, &f, &it->delivery, err, sizeof(err))) {
+        it->delivery = -1;
         logm_error(&ctx, "%s", err);
         return -1;
     }
@@ -503,7 +504,7 @@ static void write_routed(struct worker *w)
     }
     for (size_t i = 0; i < w->n; i++) {
         struct item *it = &w->items[i];
-        if ((it->st == IT_DEAD || it->st == IT_RETRY) && it->dr != 1) {
+        if ((it->st == IT_DEAD || it->st == IT_RETRY) && it->delivery != 1) {
             it->st = IT_REWIND;
             w->verdict |= BATCH_BROKER_DOWN; /* DESIGN §6: nothing dropped, and the worker alerts */
         }

@@ -12,12 +12,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum cfg_type { T_STR, T_ADDR, T_LONG, T_BACKOFF, T_LOGLEVEL, T_BROKERS, T_PGURL, T_HTTPURL, T_SECRET, T_BOOL };
+enum cfg_type {
+    T_ADDR,
+    T_LONG,
+    T_BACKOFF,
+    T_LOGLEVEL,
+    T_BROKERS,
+    T_PGURL,
+    T_HTTPURL,
+    T_SECRET,
+    T_BOOL
+};
 
 struct cfg_entry {
     const char *name;
     enum cfg_type type;
-    const char *def; /* NULL: unset allowed (T_STR/T_HTTPURL/T_SECRET only) */
+    const char *def; /* NULL: unset allowed (T_HTTPURL/T_SECRET only) */
     long min, max;
     size_t offset; /* into struct cfg */
 };
@@ -211,8 +221,6 @@ static int load_one(struct cfg *c, const struct cfg_entry *e, const char *v, cha
         }
     }
     switch (e->type) {
-    case T_STR:
-        break;
     case T_ADDR: { /* an IPv4 or IPv6 literal, no host name: nothing to resolve */
         unsigned char a[sizeof(struct in6_addr)];
         if (inet_pton(AF_INET, v, a) != 1 && inet_pton(AF_INET6, v, a) != 1) {

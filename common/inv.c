@@ -301,8 +301,8 @@ static enum pg_class apply_batch(struct pg *p, struct inv_item *items, size_t n,
                                  long default_hold, int fast, const struct inv_mark *marks,
                                  size_t nmarks, char *err, size_t errlen);
 
-enum pg_class inv_apply(struct pg *p, struct inv_item *items, size_t n, long default_hold,
-                        char *err, size_t errlen)
+enum pg_class inv_apply_each(struct pg *p, struct inv_item *items, size_t n, long default_hold,
+                             char *err, size_t errlen)
 {
     return apply_batch(p, items, n, default_hold, 0, NULL, 0, err, errlen);
 }
@@ -410,9 +410,8 @@ static enum pg_class apply_batch(struct pg *p, struct inv_item *items, size_t n,
     return cls;
 }
 
-enum pg_class inv_apply_marked(struct pg *p, struct inv_item *items, size_t n, long default_hold,
-                               const struct inv_mark *marks, size_t nmarks, char *err,
-                               size_t errlen)
+enum pg_class inv_apply_batch(struct pg *p, struct inv_item *items, size_t n, long default_hold,
+                              const struct inv_mark *marks, size_t nmarks, char *err, size_t errlen)
 {
     /* one event alone is cheaper through sf_apply than through the
      * set-based statements (measured with bench/pgbench-scripts.sh) */

@@ -553,7 +553,7 @@ int worker_main(const struct worker_role *role, int argc, char **argv)
     static const struct option opts[] = {
         {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, {0}};
     int o;
-    log_init(role->name, LOG_INFO);
+    log_init(role->name, LOG_LEVEL_INFO);
     while ((o = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
         if (o == 'h')
             return usage(role, stdout), 0;

@@ -55,7 +55,7 @@ struct item {
     const char *error_class;
     char error[512];
     int64_t not_before_ms; /* IT_WAIT: when to resume */
-    int dr; /* retry / dead letter delivery: 0 pending, 1 acknowledged, -1 failed */
+    int delivery;          /* retry / dead letter delivery: 0 pending, 1 acknowledged, -1 failed */
     int failed_alone; /* failed transiently in a transaction of its own this turn */
 };
 

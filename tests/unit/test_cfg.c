@@ -292,7 +292,7 @@ START_TEST(effective_config_log_has_no_secret)
     fflush(stderr);
     int saved = dup(2);
     dup2(fileno(f), 2);
-    log_init("test", LOG_INFO);
+    log_init("test", LOG_LEVEL_INFO);
     cfg_log(&c, rdk);
     fflush(stderr);
     dup2(saved, 2);
