@@ -224,6 +224,29 @@ static void outage_step(struct worker *w)
     update_ready(w);
 }
 
+/* Room in w->waits for every assigned retry partition (wait_until adds at
+ * most one entry per partition, on_rebalance drops revoked ones), so the
+ * array grows with the assignment and never beyond it. */
+static void reserve_waits(struct worker *w, rd_kafka_t *rk)
+{
+    rd_kafka_topic_partition_list_t *a = NULL;
+    size_t want = 0;
+    if (rd_kafka_assignment(rk, &a) || !a)
+        return;
+    for (int i = 0; i < a->cnt; i++)
+        want += route_retry_step(a->elems[i].topic) > 0;
+    rd_kafka_topic_partition_list_destroy(a);
+    if (want <= w->waits_cap)
+        return;
+    struct waiting *n = realloc(w->waits, want * sizeof(*n));
+    if (!n) {
+        log_error("out of memory: retry records not due are read again instead of waited for");
+        return;
+    }
+    w->waits = n;
+    w->waits_cap = want;
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -231,6 +254,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         log_info("assigned %d partition(s)", parts->cnt);
         kafka_rebalance_apply(rk, err, parts);
+        reserve_waits(w, rk);
         if (w->paused)
             rd_kafka_pause_partitions(rk, parts);
         update_ready(w);
@@ -273,6 +297,9 @@ static void worker_free(struct worker *w)
     free(w->inv_idx);
     free(w->pins);
     free(w->unpins);
+    free(w->parts);
+    free(w->held);
+    free(w->waits);
 }
 
 static int worker_init(struct worker *w, const struct worker_role *role, const struct cfg *cfg)
@@ -291,7 +318,9 @@ static int worker_init(struct worker *w, const struct worker_role *role, const s
     w->inv_idx = calloc(bm, sizeof(*w->inv_idx));
     w->pins = calloc(bm, sizeof(*w->pins));
     w->unpins = calloc(bm, sizeof(*w->unpins));
-    if (!w->items || !w->inv || !w->inv_idx || !w->pins || !w->unpins)
+    w->parts = calloc(bm, sizeof(*w->parts));
+    w->held = calloc(bm, sizeof(*w->held));
+    if (!w->items || !w->inv || !w->inv_idx || !w->pins || !w->unpins || !w->parts || !w->held)
         return log_error("out of memory"), -1;
     if (evt_validator_new(&w->val, err, sizeof(err)))
         return log_error("schemas: %s", err), -1;
@@ -420,52 +449,55 @@ static int subscribe(struct worker *w)
 
 int worker_run(const struct worker_role *role, const struct cfg *cfg, volatile sig_atomic_t *stop)
 {
-    struct worker w;
+    struct worker *w = calloc(1, sizeof(*w)); /* ~34 KB: off the stack */
     int rc = 1;
-    if (worker_init(&w, role, cfg) || subscribe(&w))
+    if (!w)
+        return log_error("out of memory"), 1;
+    if (worker_init(w, role, cfg) || subscribe(w))
         goto out;
     char err[512];
-    enum pg_class c = pg_connect(w.pg, err, sizeof(err));
+    enum pg_class c = pg_connect(w->pg, err, sizeof(err));
     if (c != PG_OK)
-        worker_enter_outage(&w, 1, err);
-    paused_gauges(&w);
+        worker_enter_outage(w, 1, err);
+    paused_gauges(w);
     log_info("started: group %s, batches of up to %ld events", role->group, cfg->batch_max);
     rc = 0;
     while (!*stop) {
         worker_beat();
-        rd_kafka_poll(w.producer, 0);
-        rd_kafka_poll(w.alert_producer, 0);
+        rd_kafka_poll(w->producer, 0);
+        rd_kafka_poll(w->alert_producer, 0);
         if (kafka_fatal()) {
             rc = 1; /* logged by the producer's error callback */
             break;
         }
-        if (w.paused) {
-            outage_step(&w);
-            report_lag(&w); /* dashboards must not go blind during an outage */
+        if (w->paused) {
+            outage_step(w);
+            report_lag(w); /* dashboards must not go blind during an outage */
             continue;
         }
         int64_t t0 = now_ms();
-        batch_resume_due(&w);
-        int v = batch_run(&w);
+        batch_resume_due(w);
+        int v = batch_run(w);
         if (v & BATCH_FATAL) {
             rc = 1;
             break;
         }
         if (v & BATCH_DB_DOWN)
-            worker_enter_outage(&w, 1, w.verdict_why);
+            worker_enter_outage(w, 1, w->verdict_why);
         if (v & BATCH_BROKER_DOWN) {
-            worker_enter_outage(&w, 0, "retry or dead-letter topic not writable");
-            w.alert_now = 1; /* DESIGN §6: nothing dropped, and the worker alerts */
+            worker_enter_outage(w, 0, "retry or dead-letter topic not writable");
+            w->alert_now = 1; /* DESIGN §6: nothing dropped, and the worker alerts */
         }
         int64_t t1 = now_ms();
-        relay(&w);
-        report_lag(&w);
-        slow_iteration(&w, t0, t1);
+        relay(w);
+        report_lag(w);
+        slow_iteration(w, t0, t1);
     }
     worker_ready(0, "stopping");
     log_info("stopping: committing offsets and leaving the group");
 out:
-    worker_free(&w);
+    worker_free(w);
+    free(w);
     return rc;
 }
 
