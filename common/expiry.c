@@ -15,8 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
-
 #define GROUP "stockflow-timeout"
 #define PAYMENT_GROUP "stockflow-payment"
 #define PAYMENT_TOPIC "inventory.payments"
@@ -288,12 +286,11 @@ static int expiry_init(struct expiry *x, const struct cfg *cfg)
         return log_error("out of memory"), -1;
     if (evt_validator_new(&x->val, err, sizeof(err)))
         return log_error("schemas: %s", err), -1;
-    x->consumer = kafka_consumer_new(cfg->kafka_brokers, GROUP, x->client_id,
-                                     (const char *const *)environ, on_rebalance, x, err,
-                                     sizeof(err));
+    x->consumer = kafka_consumer_new(cfg->kafka_brokers, GROUP, x->client_id, cfg->rdkafka,
+                                     on_rebalance, x, err, sizeof(err));
     if (!x->consumer)
         return log_error("%s", err), -1;
-    x->producer = kafka_producer_new(cfg->kafka_brokers, x->client_id, (const char *const *)environ,
+    x->producer = kafka_producer_new(cfg->kafka_brokers, x->client_id, cfg->rdkafka,
                                      kafka_dr_status, x, err, sizeof(err));
     if (!x->producer)
         return log_error("%s", err), -1;

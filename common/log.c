@@ -33,6 +33,11 @@ int log_level_parse(const char *s, enum log_level *out)
     return -1;
 }
 
+const char *log_level_name(enum log_level l)
+{
+    return (unsigned)l < sizeof(level_names) / sizeof(level_names[0]) ? level_names[l] : "?";
+}
+
 size_t log_json_escape(char *buf, size_t size, const char *s)
 {
     size_t n = 0;

@@ -33,6 +33,9 @@ void log_init(const char *worker, enum log_level min_level);
 /* Parses "debug", "info", "warn", "error". Returns 0, or -1 if unknown. */
 int log_level_parse(const char *s, enum log_level *out);
 
+/* "debug" ... "fatal"; a static string. */
+const char *log_level_name(enum log_level l);
+
 void log_write(enum log_level lvl, const struct log_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -20,8 +20,6 @@
 /* A loop turn longer than this is logged with its phases (slow_iteration). */
 #define SLOW_ITERATION_MS 500
 
-extern char **environ;
-
 /* The loop may block up to a statement timeout or a dead-letter flush (30 s
  * each) before it beats again: alive means a beat within a minute. */
 static struct http_heartbeat heartbeat = HTTP_HEARTBEAT_INIT(60000);
@@ -305,7 +303,7 @@ static void worker_free(struct worker *w)
 static int worker_init(struct worker *w, const struct worker_role *role, const struct cfg *cfg)
 {
     char err[512], host[64] = "host";
-    const char *const *env = (const char *const *)environ;
+    const char *const *env = cfg->rdkafka;
     memset(w, 0, sizeof(*w));
     w->role = role;
     w->cfg = cfg;
@@ -517,39 +515,12 @@ static void usage(const struct worker_role *r, FILE *f)
     fprintf(f,
             "Usage: %s [--help] [--version]\n"
             "%s\n\n"
-            "Consumer group %s. Configuration comes from the environment:\n"
-            "  KAFKA_BROKERS             bootstrap servers (default 127.0.0.1:9092)\n"
-            "  DATABASE_URL              libpq connection string (default postgresql:///stockflow)\n"
-            "  ALERT_WEBHOOK_URL         alert-worker: where alerts are POSTed (unset: logged only)\n"
-            "  ALERT_WEBHOOK_SECRET      alert-worker: sign every request, X-Stockflow-Signature:\n"
-            "                            t=<unix>,v1=<hex HMAC-SHA256(secret, \"<t>.<body>\")>\n"
-            "  ALERT_WEBHOOK_AUTHORIZATION alert-worker: Authorization header value of every request\n"
-            "  ALERT_INCLUDE_PAYLOAD     alert-worker: false leaves the dead letter's payload out\n"
-            "                            of its alert (default true)\n"
-            "  RESERVATION_HOLD_SECONDS  hold time when an order carries none (default 900)\n"
-            "  RETRY_BACKOFF_SECONDS     backoff steps (default 1,10,60,300)\n"
-            "  HTTP_PORT                 metrics/health port (default %ld; 0 turns it off)\n"
-            "  HTTP_BIND                 the address it listens on (default 0.0.0.0; :: for IPv6)\n"
-            "  LOG_LEVEL                 debug, info, warn, error (default info)\n"
-            "  BATCH_MAX                 events per database transaction (default 1000; a batch\n"
-            "                            also stops at 8 MiB of records)\n"
-            "  PG_LOCK_TIMEOUT_MS        lock timeout per statement (default 2000)\n"
-            "  PG_STATEMENT_TIMEOUT_MS   statement timeout (default 30000)\n"
-            "  TURN_DEADLINE_MS          no new transaction after this much of a loop turn; the\n"
-            "                            rest of the batch goes to retry or is read again\n"
-            "                            (default 15000; 100..45000)\n"
-            "  PAYMENT_LAG_ALERT_SECONDS timeout-worker: alert when payments lag more (default 60)\n"
-            "  DEADSTOCK_RADAR_SECONDS   timeout-worker: run the deadstock radar at start and then\n"
-            "                            this often (default 86400; 0 turns it off); at most one\n"
-            "                            deadstock alert per SKU and UTC day, restarts included\n"
-            "  RDKAFKA_<NAME>            any librdkafka property, e.g.\n"
-            "                            RDKAFKA_SESSION_TIMEOUT_MS; max.poll.interval.ms\n"
-            "                            defaults to %s and must exceed\n"
-            "                            TURN_DEADLINE_MS + PG_STATEMENT_TIMEOUT_MS + 30000\n"
-            "Logs are JSON lines on stderr. SIGTERM or SIGINT stops after the batch in\n"
-            "flight, with offsets committed; a second signal exits at once.\n"
-            "Exit codes: 0 clean stop, 1 runtime failure, 2 bad usage or configuration.\n",
-            r->name, r->summary, r->group, r->http_port, KAFKA_MAX_POLL_INTERVAL_MS);
+            "Consumer group %s. Configuration comes from the environment:\n",
+            r->name, r->summary, r->group);
+    cfg_usage(f, r->http_port);
+    fprintf(f, "Logs are JSON lines on stderr. SIGTERM or SIGINT stops after the batch in\n"
+               "flight, with offsets committed; a second signal exits at once.\n"
+               "Exit codes: 0 clean stop, 1 runtime failure, 2 bad usage or configuration.\n");
 }
 
 /* A loop turn ends within TURN_DEADLINE_MS, then one statement that was
@@ -605,8 +576,8 @@ int worker_main(const struct worker_role *role, int argc, char **argv)
     }
     /* librdkafka properties are checked before anything connects */
     const struct kafka_prop poll = {"max.poll.interval.ms", KAFKA_MAX_POLL_INTERVAL_MS};
-    rd_kafka_conf_t *probe = kafka_conf_new(cfg.kafka_brokers, &poll, 1,
-                                            (const char *const *)environ, err, sizeof(err));
+    rd_kafka_conf_t *probe =
+        kafka_conf_new(cfg.kafka_brokers, &poll, 1, cfg.rdkafka, err, sizeof(err));
     if (!probe || (!role->run && check_turn_budget(&cfg, probe, err, sizeof(err)))) {
         if (probe)
             rd_kafka_conf_destroy(probe);
@@ -615,7 +586,7 @@ int worker_main(const struct worker_role *role, int argc, char **argv)
     }
     rd_kafka_conf_destroy(probe);
     log_init(role->name, (enum log_level)cfg.log_level);
-    cfg_log(&cfg, (const char *const *)environ);
+    cfg_log(&cfg);
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);

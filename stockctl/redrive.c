@@ -31,8 +31,6 @@
 #include <string.h>
 #include <time.h>
 
-extern char **environ;
-
 struct redrive_opts {
     const char *topic, *to, *filter;
     double rate;
@@ -224,8 +222,7 @@ static int open_producer(struct redrive *r, const struct cfg *c)
                                        {"message.timeout.ms", "30000"}};
     rd_kafka_conf_t *conf =
         kafka_conf_new_for(RD_KAFKA_PRODUCER, c->kafka_brokers, props,
-                           sizeof(props) / sizeof(*props), (const char *const *)environ, r->err,
-                           sizeof(r->err));
+                           sizeof(props) / sizeof(*props), c->rdkafka, r->err, sizeof(r->err));
     if (!conf)
         return EXIT_USAGE;
     kread_quiet(conf);

@@ -19,8 +19,6 @@
 #include <string.h>
 #include <unistd.h>
 
-extern char **environ;
-
 #define SKU_TOPIC "inventory.stock"
 #define SETTING_MAX 1000000000L
 
@@ -156,8 +154,7 @@ static rd_kafka_t *open_producer(const struct cfg *c, char *err, size_t errlen)
                                        {"message.timeout.ms", "30000"}};
     rd_kafka_conf_t *conf =
         kafka_conf_new_for(RD_KAFKA_PRODUCER, c->kafka_brokers, props,
-                           sizeof(props) / sizeof(*props), (const char *const *)environ, err,
-                           errlen);
+                           sizeof(props) / sizeof(*props), c->rdkafka, err, errlen);
     if (!conf)
         return NULL;
     kread_quiet(conf);
