@@ -11,11 +11,13 @@
 
 #include <getopt.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <yajl/yajl_gen.h>
 
 /* A loop turn longer than this is logged with its phases (slow_iteration). */
 #define SLOW_ITERATION_MS 500
@@ -158,30 +160,65 @@ static void update_ready(struct worker *w)
 
 /* One alert per outage that lasts OUTAGE_ALERT_MS, straight to
  * inventory.alerts (the outbox lives in the database that may be down). */
-static void outage_alert(struct worker *w)
+static int gen_kv(yajl_gen g, const char *key, const char *val)
 {
-    char why[512], body[1200], id[192], at[32];
-    int64_t now = now_ms();
-    if (w->outage_alerted || (now - w->outage_since_ms < OUTAGE_ALERT_MS && !w->alert_now))
-        return;
-    w->outage_alerted = 1;
+    return yajl_gen_string(g, (const unsigned char *)key, strlen(key)) != yajl_gen_status_ok ||
+           yajl_gen_string(g, (const unsigned char *)val, strlen(val)) != yajl_gen_status_ok;
+}
+
+/* The outage alert's JSON (DESIGN §6), from yajl's generator. Returns the
+ * generator holding it (caller frees), or NULL when out of memory. */
+static yajl_gen outage_alert_json(const struct worker *w, const char *id, int64_t now)
+{
+    char at[32], summary[512];
     time_t secs = (time_t)(now / 1000);
     struct tm tm;
     gmtime_r(&secs, &tm);
     strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    log_json_escape(why, sizeof(why), w->outage_why);
+    snprintf(summary, sizeof(summary), "%s paused for %lld s: %s", w->role->name,
+             (long long)(now - w->outage_since_ms) / 1000, w->outage_why);
+    yajl_gen g = yajl_gen_alloc(NULL);
+    if (!g)
+        return NULL;
+    int bad = yajl_gen_map_open(g) != yajl_gen_status_ok || gen_kv(g, "alert_id", id) ||
+              gen_kv(g, "kind", "outage") || gen_kv(g, "severity", "critical") ||
+              gen_kv(g, "summary", summary) || gen_kv(g, "occurred_at", at) ||
+              yajl_gen_string(g, (const unsigned char *)"details", 7) != yajl_gen_status_ok ||
+              yajl_gen_map_open(g) != yajl_gen_status_ok || gen_kv(g, "worker", w->client_id) ||
+              yajl_gen_string(g, (const unsigned char *)"since_ms", 8) != yajl_gen_status_ok ||
+              yajl_gen_integer(g, (long long)w->outage_since_ms) != yajl_gen_status_ok ||
+              gen_kv(g, "reason", w->outage_why) || yajl_gen_map_close(g) != yajl_gen_status_ok ||
+              yajl_gen_map_close(g) != yajl_gen_status_ok;
+    if (bad) {
+        yajl_gen_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+static void outage_alert(struct worker *w)
+{
+    char id[192];
+    const unsigned char *body;
+    size_t len;
+    int64_t now = now_ms();
+    if (w->outage_alerted || (now - w->outage_since_ms < OUTAGE_ALERT_MS && !w->alert_now))
+        return;
+    w->outage_alerted = 1;
     snprintf(id, sizeof(id), "outage:%s:%lld", w->client_id, (long long)w->outage_since_ms);
-    int n = snprintf(body, sizeof(body),
-                     "{\"alert_id\":\"%s\",\"kind\":\"outage\",\"severity\":\"critical\","
-                     "\"summary\":\"%s paused for %lld s: %s\",\"occurred_at\":\"%s\","
-                     "\"details\":{\"worker\":\"%s\",\"since_ms\":%lld,\"reason\":\"%s\"}}",
-                     id, w->role->name, (long long)(now - w->outage_since_ms) / 1000, why, at,
-                     w->client_id, (long long)w->outage_since_ms, why);
+    yajl_gen g = outage_alert_json(w, id, now);
+    if (!g || yajl_gen_get_buf(g, &body, &len) != yajl_gen_status_ok) {
+        log_error("outage alert not queued: out of memory");
+        if (g)
+            yajl_gen_free(g);
+        return;
+    }
     /* its own producer: a flush that gives up on dead letters purges its queue */
     rd_kafka_resp_err_t e = rd_kafka_producev(
         w->alert_producer, RD_KAFKA_V_TOPIC("inventory.alerts"), RD_KAFKA_V_KEY(id, strlen(id)),
-        RD_KAFKA_V_VALUE(body, (size_t)n), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_VALUE((void *)(uintptr_t)body, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_END);
+    yajl_gen_free(g);
     if (e)
         log_error("outage alert not queued: %s", rd_kafka_err2str(e));
     else
