@@ -275,6 +275,24 @@ START_TEST(bad_rdkafka_secret_is_not_shown)
 }
 END_TEST
 
+/* What cfg_log writes to stderr, into buf. */
+static void log_of(const struct cfg *c, char *buf, size_t len)
+{
+    FILE *f = tmpfile();
+    ck_assert_ptr_nonnull(f);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fileno(f), 2);
+    log_init("test", LOG_LEVEL_INFO);
+    cfg_log(c);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(f);
+    buf[fread(buf, 1, len - 1, f)] = '\0';
+    fclose(f);
+}
+
 START_TEST(effective_config_log_has_no_secret)
 {
     static const char *const env[] = {"DATABASE_URL",
@@ -294,20 +312,7 @@ START_TEST(effective_config_log_has_no_secret)
     setenv("RDKAFKA_SASL_USERNAME", "bob", 1);
     setenv("RDKAFKA_SESSION_TIMEOUT_MS", "6000", 1);
     ck_assert_int_eq(cfg_load(&c, 8081, fake_get, err, sizeof(err)), 0);
-    FILE *f = tmpfile();
-    ck_assert_ptr_nonnull(f);
-    fflush(stderr);
-    int saved = dup(2);
-    dup2(fileno(f), 2);
-    log_init("test", LOG_LEVEL_INFO);
-    cfg_log(&c);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    rewind(f);
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
+    log_of(&c, buf, sizeof(buf));
     assert_no_secret(buf, "config log");
     ck_assert_ptr_nonnull(strstr(buf, "https://hooks.example.com/..."));
     ck_assert_ptr_nonnull(strstr(buf, "password=***"));
@@ -334,19 +339,7 @@ START_TEST(help_and_config_line_name_the_same_variables)
     fclose(f);
     ck_assert_ptr_nonnull(
         strstr(help, "\n  HTTP_PORT                 metrics/health port (default 8083;"));
-    f = tmpfile();
-    ck_assert_ptr_nonnull(f);
-    fflush(stderr);
-    int saved = dup(2);
-    dup2(fileno(f), 2);
-    log_init("test", LOG_LEVEL_INFO);
-    cfg_log(&c);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    rewind(f);
-    buf[fread(buf, 1, sizeof(buf) - 1, f)] = '\0';
-    fclose(f);
+    log_of(&c, buf, sizeof(buf));
     int n = 0;
     for (const char *p = help; (p = strstr(p, "\n  ")) != NULL; p++) {
         if (sscanf(p + 3, "%63[A-Z_]", name) != 1 || !strcmp(name, "RDKAFKA_"))

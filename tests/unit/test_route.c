@@ -205,7 +205,9 @@ static void assert_header(const rd_kafka_message_t *m, const char *name, const c
     ck_assert_msg(strcmp(v, want) == 0, "header %s = \"%s\", want \"%s\"", name, v, want);
 }
 
-START_TEST(dead_letter_carries_key_value_and_headers)
+/* A producer on librdkafka's in-process mock cluster (one broker); *mc is
+ * its cluster, *bs its bootstrap servers. */
+static rd_kafka_t *mock_producer(rd_kafka_mock_cluster_t **mc, const char **bs)
 {
     char err[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -213,8 +215,27 @@ START_TEST(dead_letter_carries_key_value_and_headers)
     rd_kafka_conf_set_dr_msg_cb(conf, dr);
     rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
     ck_assert_ptr_nonnull(p);
-    rd_kafka_mock_cluster_t *mc = rd_kafka_handle_mock_cluster(p);
-    const char *bs = rd_kafka_mock_cluster_bootstraps(mc);
+    *mc = rd_kafka_handle_mock_cluster(p);
+    *bs = rd_kafka_mock_cluster_bootstraps(*mc);
+    return p;
+}
+
+/* Closes the consumers consume_one opened, then the producer. */
+static void close_all(rd_kafka_t *p)
+{
+    for (int i = 0; i < nconsumers; i++) {
+        rd_kafka_consumer_close(consumers[i]);
+        rd_kafka_destroy(consumers[i]);
+    }
+    rd_kafka_destroy(p);
+}
+
+START_TEST(dead_letter_carries_key_value_and_headers)
+{
+    char err[256];
+    rd_kafka_mock_cluster_t *mc;
+    const char *bs;
+    rd_kafka_t *p = mock_producer(&mc, &bs);
     rd_kafka_mock_topic_create(mc, "src", 1, 1);
     rd_kafka_mock_topic_create(mc, "src.dlq", 1, 1);
     /* a source record with a binary key and value, and forged provenance */
@@ -276,11 +297,7 @@ START_TEST(dead_letter_carries_key_value_and_headers)
     ck_assert_int_eq(o.attempt, 1);
     rd_kafka_message_destroy(d);
     rd_kafka_message_destroy(src);
-    for (int i = 0; i < nconsumers; i++) {
-        rd_kafka_consumer_close(consumers[i]);
-        rd_kafka_destroy(consumers[i]);
-    }
-    rd_kafka_destroy(p);
+    close_all(p);
 }
 END_TEST
 
@@ -313,14 +330,9 @@ static rd_kafka_message_t *route_once(rd_kafka_t *p, const char *bs, const rd_ka
 
 START_TEST(routed_again_keeps_originals_and_counts_the_attempt)
 {
-    char err[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", err, sizeof(err));
-    rd_kafka_conf_set_dr_msg_cb(conf, dr);
-    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    ck_assert_ptr_nonnull(p);
-    rd_kafka_mock_cluster_t *mc = rd_kafka_handle_mock_cluster(p);
-    const char *bs = rd_kafka_mock_cluster_bootstraps(mc);
+    rd_kafka_mock_cluster_t *mc;
+    const char *bs;
+    rd_kafka_t *p = mock_producer(&mc, &bs);
     rd_kafka_mock_topic_create(mc, "src", 1, 1);
     rd_kafka_mock_topic_create(mc, "src.retry.1", 1, 1);
     rd_kafka_mock_topic_create(mc, "src.dlq", 1, 1);
@@ -346,11 +358,7 @@ START_TEST(routed_again_keeps_originals_and_counts_the_attempt)
     rd_kafka_message_destroy(d);
     rd_kafka_message_destroy(r);
     rd_kafka_message_destroy(src);
-    for (int i = 0; i < nconsumers; i++) {
-        rd_kafka_consumer_close(consumers[i]);
-        rd_kafka_destroy(consumers[i]);
-    }
-    rd_kafka_destroy(p);
+    close_all(p);
 }
 END_TEST
 
