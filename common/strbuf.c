@@ -18,7 +18,8 @@ void strbuf_reset(struct strbuf *sb)
 {
     sb->len = 0;
     sb->failed = 0;
-    sb->buf[0] = '\0';
+    if (sb->alloc) /* strbuf_empty is shared: never written */
+        sb->buf[0] = '\0';
 }
 
 char *strbuf_detach(struct strbuf *sb, size_t *len)

@@ -24,7 +24,8 @@
 #define STRBUF_MAX ((size_t)64 << 20)
 
 struct strbuf {
-    char *buf;    /* NUL-terminated; strbuf_empty until the first growth */
+    char *buf;    /* NUL-terminated; strbuf_empty (shared, never written) until
+                   * the first growth */
     size_t len;   /* bytes in buf, NUL excluded */
     size_t alloc; /* bytes allocated for buf, 0 while it is strbuf_empty */
     int failed;   /* an allocation failed or STRBUF_MAX was reached */
