@@ -15,6 +15,7 @@ readonly packages=(
   prometheus docker-compose # tests: promtool check metrics, docker-compose config
   kcat postgresql postgresql-contrib # local stack (deploy/)
   python3 procps psmisc ca-certificates util-linux jq curl # scripts
+  chromium # tests: the dashboard in headless Chromium (tests/integration/cdp.py)
   openjdk-17-jre-headless maven # Apache Kafka (deploy/kafka/: jars from Maven Central)
 )
 

@@ -110,12 +110,12 @@ if [ "$quick" -eq 0 ]; then
   # Every unit test, and integration tests that between them run every
   # binary (all five workers, stockctl, the broker, the webhook sink)
   # through its normal, retry, dead-letter and outage paths, and the stock
-  # rules (promotions, the deadstock radar). The whole
+  # rules (promotions, the deadstock radar), and the dashboard. The whole
   # integration suite a second time would not fit CI's time.
   run_meson_test -C build-asan --suite unit
   run_meson_test -C build-asan --suite integration --timeout-multiplier 2 \
     t_poison t_last_unit t_lifecycle_mix t_lock_retry t_alert_retry t_dlq_tools t_pg_terminate \
-    t_promotions t_deadstock
+    t_promotions t_deadstock t_dashboard
   unset ASAN_OPTIONS UBSAN_OPTIONS
 
   echo "== valgrind (memcheck; errors and definite leaks fail)"

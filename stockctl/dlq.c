@@ -148,6 +148,45 @@ static void json_record(yajl_gen g, const rd_kafka_message_t *m, const struct dl
     out_json_close(g, 0);
 }
 
+/* ---- counting ------------------------------------------------------------ */
+
+int dlq_counts(const struct cfg *c, struct dlq_count *out, int max, int *n, char *err,
+               size_t errlen)
+{
+    const struct kafka_prop props[] = {{"client.id", "stockctl"}};
+    const struct rd_kafka_metadata *md = NULL;
+    char src[256];
+    *n = 0;
+    rd_kafka_t *rk = kread_client(c, RD_KAFKA_CONSUMER, props, 1, err, errlen);
+    if (!rk)
+        return EXIT_USAGE;
+    int rc = kread_metadata(rk, &md, err, errlen);
+    for (int t = 0; rc == EXIT_OK && t < md->topic_cnt && *n < max; t++) {
+        const rd_kafka_metadata_topic_t *mt = &md->topics[t];
+        int np = mt->partition_cnt;
+        if (dlq_source_of(mt->topic, src, sizeof(src)) || np <= 0)
+            continue;
+        int64_t *lo = calloc((size_t)np, sizeof(*lo)), *hi = calloc((size_t)np, sizeof(*hi));
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(np);
+        for (int p = 0; p < np; p++)
+            rd_kafka_topic_partition_list_add(l, mt->topic, mt->partitions[p].id);
+        rc = lo && hi ? kread_watermarks(rk, l, lo, hi, err, errlen)
+                      : (snprintf(err, errlen, "out of memory"), EXIT_FAIL);
+        struct dlq_count *d = &out[(*n)++];
+        snprintf(d->topic, sizeof(d->topic), "%s", mt->topic);
+        d->count = 0;
+        for (int p = 0; rc == EXIT_OK && p < np; p++)
+            d->count += hi[p] - lo[p];
+        rd_kafka_topic_partition_list_destroy(l);
+        free(lo);
+        free(hi);
+    }
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
 /* ---- list --------------------------------------------------------------- */
 
 static const struct out_col list_cols[] = {

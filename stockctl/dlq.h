@@ -61,6 +61,40 @@ int dlq_source_of(const char *topic, char *out, size_t outlen);
 long dlq_naming(const struct cfg *c, const char *field, const char *value, char *out,
                 size_t outlen, char *err, size_t errlen);
 
+/* Dead letters now in each *.dlq topic the cluster has (end - start
+ * watermark, summed over its partitions), in metadata order, at most max
+ * into out; *n gets how many. Returns an exit code with err. */
+struct dlq_count {
+    char topic[256];
+    long long count;
+};
+int dlq_counts(const struct cfg *c, struct dlq_count *out, int max, int *n, char *err,
+               size_t errlen);
+
+/* The options of a redrive (stockctl dlq redrive --help says what each
+ * does). */
+struct redrive_opts {
+    const char *topic, *to, *filter;
+    double rate;
+    long limit, max_redrives;
+    int dry_run, json, from_beginning, force;
+};
+#define REDRIVE_OPTS_INIT {.rate = 100, .max_redrives = 3}
+
+struct dlq_redrive_result {
+    long moved, skipped, refused, held_back, moved_before;
+    double seconds;
+    char group[300]; /* where the position is saved */
+};
+
+/* A redrive of o->topic exactly as `stockctl dlq redrive` runs it (the
+ * advisory lock, the rate limiter, the saved position), without printing a
+ * summary; o->dry_run must be 0 (a dry run prints its rows). Returns an
+ * exit code (EXIT_FAIL also when records were refused or held back, or a
+ * stop was asked for) with one line in err; res is filled either way. */
+int dlq_redrive_run(const struct cfg *c, const struct redrive_opts *o,
+                    struct dlq_redrive_result *res, char *err, size_t errlen);
+
 /* stockctl dlq redrive ARGS (argv[0] is "redrive"). */
 int dlq_redrive(const struct cfg *c, int argc, char **argv);
 

@@ -6,6 +6,7 @@
 #include "db.h"
 #include "group.h"
 #include "kread.h"
+#include "lag.h"
 #include "out.h"
 #include "roles.h"
 #include "stockctl.h"
@@ -146,6 +147,13 @@ static int group_lag(const struct cfg *c, const struct role *r, struct lag_opts 
         rd_kafka_topic_partition_list_destroy(l);
     rd_kafka_destroy(rk);
     return rc;
+}
+
+int lag_total(const struct cfg *c, const struct role *r, long long *total, char *err, size_t errlen)
+{
+    struct lag_opts o = {.wait_s = -1, .quiet = 1};
+    *total = 0;
+    return group_lag(c, r, &o, 0, total, err, errlen);
 }
 
 /* "3d 4h", "5h 12m", "7m 3s", "42s". */

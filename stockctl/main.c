@@ -22,8 +22,10 @@ static const struct {
     {"stock", cmd_stock, "stock SKU: current state and event history of one SKU"},
     {"order", cmd_order, "order ORDER_ID: state, lines and event history of one order"},
     {"sku", cmd_sku, "sku set SKU --safety-stock N ...: SKU settings (an event); sku show SKU"},
+    {"promotion", cmd_promotion, "promotion start SKU --qty N [--for 7d]: promotion.allocated (an event)"},
     {"deadstock", cmd_deadstock, "deadstock radar: aged, slow, expiring SKUs by value at risk; --alert"},
     {"rebuild", cmd_rebuild, "rebuild --from-ledger: restore an empty database from inventory.ledger"},
+    {"dashboard", cmd_dashboard, "dashboard [--listen 127.0.0.1:8080] [--token T]: the operations web page"},
 };
 
 static void usage(FILE *f)

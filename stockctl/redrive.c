@@ -31,13 +31,6 @@
 #include <string.h>
 #include <time.h>
 
-struct redrive_opts {
-    const char *topic, *to, *filter;
-    double rate;
-    long limit, max_redrives;
-    int dry_run, json, from_beginning, force;
-};
-
 /* Offsets at or after a partition's saved position that were moved already
  * (a record before them was left behind: filtered out, refused, held back).
  * Saved with the position as the commit's metadata, "done:5-9,12", so the
@@ -754,9 +747,31 @@ static int parse(struct redrive_opts *o, int argc, char **argv)
     return EXIT_OK;
 }
 
+int dlq_redrive_run(const struct cfg *c, const struct redrive_opts *o,
+                    struct dlq_redrive_result *res, char *err, size_t errlen)
+{
+    struct redrive r;
+    memset(&r, 0, sizeof(r));
+    r.o = o;
+    int rc = setup(&r, c);
+    if (rc == EXIT_OK)
+        rc = run(&r);
+    res->moved = r.moved;
+    res->skipped = r.skipped;
+    res->refused = r.refused;
+    res->held_back = r.over;
+    res->moved_before = r.already;
+    res->seconds = rc == EXIT_OK ? (double)(r.last_ns - r.t0_ns) / 1e9 : 0;
+    snprintf(res->group, sizeof(res->group), "%s", r.group);
+    if (rc)
+        snprintf(err, errlen, "%s", r.err);
+    teardown(&r);
+    return rc == EXIT_OK && stop_requested() ? EXIT_FAIL : rc;
+}
+
 int dlq_redrive(const struct cfg *c, int argc, char **argv)
 {
-    struct redrive_opts o = {.rate = 100, .max_redrives = 3};
+    struct redrive_opts o = REDRIVE_OPTS_INIT;
     struct redrive r;
     int rc = parse(&o, argc, argv);
     if (rc)

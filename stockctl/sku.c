@@ -7,17 +7,14 @@
  * has that status (the §9 rule that matched). */
 #include "arg.h"
 #include "db.h"
-#include "evt.h"
-#include "kread.h"
+#include "emit.h"
 #include "out.h"
 #include "stockctl.h"
 
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define SKU_TOPIC "inventory.stock"
 #define SETTING_MAX 1000000000L
@@ -69,31 +66,13 @@ static int plain_decimal(const char *s)
     return f > 0 && f <= 20 && s[n + 1 + f] == '\0';
 }
 
-/* 16 random bytes as 32 hex digits (the event_id's unique part). */
-static int random_hex(char *out)
+/* The event's JSON text into ev (sku is escaped by yajl). */
+static int build_event(const char *sku, const struct sku_settings *s, char *ev, char *err,
+                       size_t errlen)
 {
-    unsigned char b[16];
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, b, sizeof(b)) : -1;
-    if (fd >= 0)
-        close(fd);
-    if (n != (ssize_t)sizeof(b))
-        return -1;
-    for (size_t i = 0; i < sizeof(b); i++)
-        snprintf(out + 2 * i, 3, "%02x", b[i]);
-    return 0;
-}
-
-/* The event's JSON text into buf (sku is escaped by yajl). */
-static int build_event(const char *sku, const struct setting *st, size_t nst, const char *cost,
-                       char *buf, size_t len, char *err, size_t errlen)
-{
-    char hex[33], id[64], at[40];
-    if (random_hex(hex)) {
-        snprintf(err, errlen, "cannot read /dev/urandom for a fresh event_id");
+    char id[64], at[40];
+    if (emit_fresh_id("stockctl-sku-set", id, sizeof(id), err, errlen))
         return EXIT_FAIL;
-    }
-    snprintf(id, sizeof(id), "stockctl-sku-set-%s", hex);
     out_time(out_now_ms(), at, sizeof(at));
     yajl_gen g = out_json_new(0);
     if (!g)
@@ -103,105 +82,37 @@ static int build_event(const char *sku, const struct setting *st, size_t nst, co
     out_json_str(g, "type", "sku.configured");
     out_json_str(g, "occurred_at", at);
     out_json_str(g, "sku", sku);
-    for (size_t i = 0; i < nst; i++)
-        if (st[i].value >= 0)
-            out_json_int(g, st[i].field, st[i].value);
-    if (cost) { /* as given: a decimal is exact, a double would not be */
+    if (s->safety_stock >= 0)
+        out_json_int(g, "safety_stock", s->safety_stock);
+    if (s->low_stock_threshold >= 0)
+        out_json_int(g, "low_stock_threshold", s->low_stock_threshold);
+    if (s->hide_below >= 0)
+        out_json_int(g, "hide_below", s->hide_below);
+    if (s->unit_cost) { /* as given: a decimal is exact, a double would not be */
         yajl_gen_string(g, (const unsigned char *)"unit_cost", 9);
-        yajl_gen_number(g, cost, strlen(cost));
+        yajl_gen_number(g, s->unit_cost, strlen(s->unit_cost));
     }
     out_json_close(g, 0);
-    const unsigned char *text;
-    size_t tlen;
-    int rc = EXIT_OK;
-    if (yajl_gen_get_buf(g, &text, &tlen) != yajl_gen_status_ok || tlen >= len) {
-        snprintf(err, errlen, "the event does not fit in %zu bytes", len);
-        rc = EXIT_FAIL;
-    } else {
-        memcpy(buf, text, tlen);
-        buf[tlen] = '\0';
-    }
+    int rc = emit_text(g, ev, err, errlen);
     yajl_gen_free(g);
     return rc;
 }
 
-struct delivery {
-    int done;
-    rd_kafka_resp_err_t err;
-    int32_t partition;
-    int64_t offset;
-};
-
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+int sku_configure(const struct cfg *c, const char *sku, const struct sku_settings *s, char *ev,
+                  struct emit_ack *ack, char *err, size_t errlen)
 {
-    struct delivery *d = m->_private;
-    (void)rk;
-    (void)opaque;
-    if (d) {
-        d->err = m->err;
-        d->partition = m->partition;
-        d->offset = m->offset;
-        d->done = 1;
-    }
-}
-
-static rd_kafka_t *open_producer(const struct cfg *c, char *err, size_t errlen)
-{
-    const struct kafka_prop props[] = {{"client.id", "stockctl-sku"},
-                                       {"enable.idempotence", "true"},
-                                       {"acks", "all"},
-                                       {"linger.ms", "0"},
-                                       {"message.timeout.ms", "30000"}};
-    rd_kafka_conf_t *conf =
-        kafka_conf_new_for(RD_KAFKA_PRODUCER, c->kafka_brokers, props,
-                           sizeof(props) / sizeof(*props), c->rdkafka, err, errlen);
-    if (!conf)
-        return NULL;
-    kread_quiet(conf);
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    char why[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        snprintf(err, errlen, "kafka producer: %s", why);
-    }
-    return rk;
-}
-
-/* Produces the event and waits for its acknowledgement. */
-static int send_event(const struct cfg *c, const char *sku, const char *ev, struct delivery *d,
-                      char *err, size_t errlen)
-{
-    rd_kafka_t *rk = open_producer(c, err, errlen);
-    if (!rk)
+    if (!s->unit_cost && s->safety_stock < 0 && s->low_stock_threshold < 0 && s->hide_below < 0) {
+        snprintf(err, errlen, "nothing to set: give --safety-stock, --low-stock-threshold, "
+                              "--hide-below or --unit-cost");
         return EXIT_USAGE;
-    const struct rd_kafka_metadata *md = NULL;
-    int rc = kread_metadata(rk, &md, err, errlen);
-    if (rc == EXIT_OK && !kread_topic(md, SKU_TOPIC)) {
-        snprintf(err, errlen, "topic %s not found (stockctl topics apply creates it)", SKU_TOPIC);
-        rc = EXIT_NOTFOUND;
     }
-    if (md)
-        rd_kafka_metadata_destroy(md);
-    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (rc == EXIT_OK)
-        e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(SKU_TOPIC),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                              RD_KAFKA_V_KEY(sku, strlen(sku)),
-                              RD_KAFKA_V_VALUE((void *)ev, strlen(ev)), RD_KAFKA_V_OPAQUE(d),
-                              RD_KAFKA_V_END);
-    if (rc == EXIT_OK && e) {
-        snprintf(err, errlen, "produce to %s: %s", SKU_TOPIC, rd_kafka_err2str(e));
-        rc = EXIT_FAIL;
+    if (s->unit_cost && !plain_decimal(s->unit_cost)) {
+        snprintf(err, errlen, "--unit-cost %s: expected a decimal number >= 0 such as 2.50",
+                 s->unit_cost);
+        return EXIT_USAGE;
     }
-    while (rc == EXIT_OK && !d->done) /* message.timeout.ms bounds the wait */
-        rd_kafka_poll(rk, 50);
-    if (rc == EXIT_OK && d->err) {
-        snprintf(err, errlen, "not acknowledged by %s: %s", SKU_TOPIC, rd_kafka_err2str(d->err));
-        rc = EXIT_UNREACHABLE;
-    }
-    rd_kafka_destroy(rk);
-    return rc;
+    int rc = build_event(sku, s, ev, err, errlen);
+    return rc ? rc : emit_send(c, SKU_TOPIC, sku, ev, ack, err, errlen);
 }
 
 static int sku_set(const struct cfg *c, int argc, char **argv)
@@ -216,7 +127,7 @@ static int sku_set(const struct cfg *c, int argc, char **argv)
     struct setting st[] = {{"--safety-stock", "safety_stock", -1},
                            {"--low-stock-threshold", "low_stock_threshold", -1},
                            {"--hide-below", "hide_below", -1}};
-    const char *cost = NULL;
+    struct sku_settings set = {-1, -1, -1, NULL};
     char err[768];
     int opt, json = 0;
     opterr = 0;
@@ -227,13 +138,8 @@ static int sku_set(const struct cfg *c, int argc, char **argv)
             return usage(stdout), EXIT_OK;
         if (opt == 'j')
             json = 1;
-        else if (opt == 'u' && plain_decimal(optarg))
-            cost = optarg;
         else if (opt == 'u')
-            return fprintf(stderr, "stockctl sku set: --unit-cost %s: expected a decimal number "
-                                   ">= 0 such as 2.50\n",
-                           optarg),
-                   EXIT_USAGE;
+            set.unit_cost = optarg;
         else if (!s)
             return arg_bad_option("sku set", opt, argv), EXIT_USAGE;
         else if (arg_long(optarg, 0, SETTING_MAX, &s->value, err, sizeof(err)))
@@ -243,36 +149,21 @@ static int sku_set(const struct cfg *c, int argc, char **argv)
         fprintf(stderr, "stockctl sku set: expected one SKU (see stockctl sku --help)\n");
         return EXIT_USAGE;
     }
-    if (!cost && st[0].value < 0 && st[1].value < 0 && st[2].value < 0) {
-        fprintf(stderr, "stockctl sku set: nothing to set: give --safety-stock, "
-                        "--low-stock-threshold, --hide-below or --unit-cost\n");
-        return EXIT_USAGE;
-    }
+    set.safety_stock = st[0].value;
+    set.low_stock_threshold = st[1].value;
+    set.hide_below = st[2].value;
     const char *sku = argv[optind];
-    char ev[1024];
-    int rc = build_event(sku, st, 3, cost, ev, sizeof(ev), err, sizeof(err));
+    char ev[EMIT_EVENT_MAX];
+    struct emit_ack ack;
+    int rc = sku_configure(c, sku, &set, ev, &ack, err, sizeof(err));
     if (rc)
-        return fprintf(stderr, "stockctl sku set: %s\n", err), rc;
-    /* the schema the stock-worker applies decides, here too: a bad SKU or
-     * value is refused before anything is sent */
-    struct evt_validator *v = NULL;
-    struct evt e;
-    if (evt_validator_new(&v, err, sizeof(err)))
-        return fprintf(stderr, "stockctl sku set: %s\n", err), EXIT_FAIL;
-    rc = evt_parse(v, ev, strlen(ev), &e, err, sizeof(err)) ? EXIT_USAGE : EXIT_OK;
-    evt_release(&e);
-    evt_validator_free(v);
-    if (rc)
-        return fprintf(stderr, "stockctl sku set: refused: %s\n", err), rc;
-    struct delivery d = {0};
-    if ((rc = send_event(c, sku, ev, &d, err, sizeof(err))))
         return fprintf(stderr, "stockctl sku set: %s\n", err), rc;
     if (json) {
         printf("{\"topic\":\"%s\",\"partition\":%d,\"offset\":%lld,\"event\":%s}\n", SKU_TOPIC,
-               (int)d.partition, (long long)d.offset, ev);
+               (int)ack.partition, (long long)ack.offset, ev);
     } else {
-        printf("sent to %s [%d] at offset %lld:\n%s\n", SKU_TOPIC, (int)d.partition,
-               (long long)d.offset, ev);
+        printf("sent to %s [%d] at offset %lld:\n%s\n", SKU_TOPIC, (int)ack.partition,
+               (long long)ack.offset, ev);
     }
     return EXIT_OK;
 }

@@ -30,5 +30,7 @@ int cmd_order(const struct cfg *c, int argc, char **argv);   /* inspect.c */
 int cmd_rebuild(const struct cfg *c, int argc, char **argv); /* rebuild.c */
 int cmd_sku(const struct cfg *c, int argc, char **argv);     /* sku.c */
 int cmd_deadstock(const struct cfg *c, int argc, char **argv); /* deadstock.c */
+int cmd_promotion(const struct cfg *c, int argc, char **argv); /* promotion.c */
+int cmd_dashboard(const struct cfg *c, int argc, char **argv); /* dashboard.c */
 
 #endif

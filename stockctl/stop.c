@@ -24,3 +24,8 @@ int stop_requested(void)
 {
     return stop_flag != 0;
 }
+
+void stop_set(void)
+{
+    stop_flag = 1;
+}

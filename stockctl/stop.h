@@ -10,4 +10,7 @@ void stop_catch(void);
 /* Non-zero once a stop was asked for. */
 int stop_requested(void);
 
+/* Asks for a stop as a signal would (the first one). */
+void stop_set(void);
+
 #endif

@@ -1,7 +1,9 @@
 /* Unit tests of stockctl's pure helpers: PARTITION:OFFSET and time parsing
  * (arg), the token bucket of dlq redrive (rate), previews, escaping, JSON
- * output and pretty-printing (out). */
+ * output and pretty-printing (out), the dashboard's address rules
+ * (dashboard_addr). */
 #include "../../stockctl/arg.h"
+#include "../../stockctl/dashboard_addr.h"
 #include "../../stockctl/out.h"
 #include "../../stockctl/rate.h"
 
@@ -378,6 +380,80 @@ START_TEST(table_rows_align)
 }
 END_TEST
 
+/* ---- the dashboard's addresses ------------------------------------------- */
+
+static const struct {
+    const char *listen;
+    int ok, loopback;
+} listens[] = {
+    {"127.0.0.1:8080", 1, 1}, {"127.9.9.9:0", 1, 1},  {"localhost:8080", 1, 1},
+    {"[::1]:8080", 1, 1},     {"0.0.0.0:8080", 1, 0}, {"10.1.2.3:80", 1, 0},
+    {"[::]:8080", 1, 0},      {"128.0.0.1:80", 1, 0}, {"8080", 0, 0},
+    {"127.0.0.1:", 0, 0},     {":8080", 0, 0},        {"127.0.0.1:65536", 0, 0},
+    {"127.0.0.1:-1", 0, 0},   {"[::1]", 0, 0},        {"[::1]8080", 0, 0},
+    {"example.com:80", 0, 0}, /* a name: no DNS */
+    {"999.1.1.1:80", 0, 0},
+};
+
+START_TEST(listen_addresses)
+{
+    struct sockaddr_storage ss;
+    char err[256] = "";
+    int rc = dash_addr_parse(listens[_i].listen, &ss, err, sizeof(err));
+    ck_assert_msg(rc == (listens[_i].ok ? 0 : -1), "%s: %d (%s)", listens[_i].listen, rc, err);
+    if (rc == 0)
+        ck_assert_msg(dash_addr_is_loopback(&ss) == listens[_i].loopback, "%s: loopback",
+                      listens[_i].listen);
+    else
+        ck_assert_msg(strstr(err, listens[_i].listen) != NULL, "%s: err %s", listens[_i].listen,
+                      err);
+}
+END_TEST
+
+START_TEST(host_headers)
+{
+    static const struct {
+        const char *host;
+        int loopback;
+    } hosts[] = {
+        {"127.0.0.1:8080", 1},
+        {"127.0.0.1", 1},
+        {"localhost:8080", 1},
+        {"localhost", 1},
+        {"[::1]:8080", 1},
+        {"[::1]", 1},
+        {"127.1.2.3:80", 1},
+        {NULL, 0},
+        {"", 0},
+        {"evil.example", 0},
+        {"127.0.0.1.evil.example", 0},
+        {"127.evil.example:80", 0},
+        {"localhost.evil.example", 0},
+        {"[::1].evil.example", 0},
+        {"127.0.0.1:80x", 0},
+        {"10.0.0.1:8080", 0},
+        {"[::2]:80", 0},
+        {"localhost:", 0},
+    };
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++)
+        ck_assert_msg(dash_host_is_loopback(hosts[i].host) == hosts[i].loopback, "Host %s",
+                      hosts[i].host ? hosts[i].host : "(none)");
+}
+END_TEST
+
+START_TEST(secrets)
+{
+    ck_assert(dash_secret_eq("s3cret", "s3cret"));
+    ck_assert(dash_secret_eq("", ""));
+    ck_assert(!dash_secret_eq("s3cret", "s3crex"));
+    ck_assert(!dash_secret_eq("s3cret", "s3cre"));
+    ck_assert(!dash_secret_eq("s3cre", "s3cret"));
+    ck_assert(!dash_secret_eq("", "x"));
+    ck_assert(!dash_secret_eq("x", ""));
+    ck_assert(!dash_secret_eq("abab", "ab")); /* not a repeat of the shorter */
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("stockctl");
@@ -398,6 +474,9 @@ int main(void)
     tcase_add_test(tc, json_lines_are_valid_utf8);
     tcase_add_test(tc, times_are_utc);
     tcase_add_test(tc, table_rows_align);
+    tcase_add_loop_test(tc, listen_addresses, 0, (int)(sizeof(listens) / sizeof(listens[0])));
+    tcase_add_test(tc, host_headers);
+    tcase_add_test(tc, secrets);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
