@@ -14,8 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
-
 #define POLL_MS 100           /* longest wait between two consumer polls */
 #define DLQ_POLL_MS 20        /* poll period while the alerts DLQ acknowledges */
 #define STOP_DLQ_WAIT_MS 5000 /* at SIGTERM, wait this long for a pending DLQ ack */
@@ -382,7 +380,7 @@ static int alertw_init(struct alertw *w, const struct alertw_role *role, const s
                        volatile sig_atomic_t *stop)
 {
     char err[512], host[64] = "host";
-    const char *const *env = (const char *const *)environ;
+    const char *const *env = cfg->rdkafka;
     memset(w, 0, sizeof(*w));
     w->role = role;
     w->cfg = cfg;

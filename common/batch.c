@@ -238,7 +238,8 @@ static int apply_singly(struct worker *w, size_t k)
         char err[512];
         if (j > 0 && past_deadline(w))
             return 1;
-        enum pg_class c = inv_apply(w->pg, &w->inv[j], 1, w->cfg->hold_seconds, err, sizeof(err));
+        enum pg_class c =
+            inv_apply_each(w->pg, &w->inv[j], 1, w->cfg->hold_seconds, err, sizeof(err));
         struct item *it = &w->items[w->inv_idx[j]];
         if (c == PG_OUTAGE) {
             rewind_pending(w);
@@ -274,7 +275,7 @@ static int64_t mark_ms(int64_t ts, int64_t now)
  * (pin_routed). */
 static size_t batch_marks(struct worker *w)
 {
-    static struct inv_mark held[MAX_BATCH_PARTS]; /* partitions with an unfinished record */
+    struct inv_mark *held = w->held; /* partitions with an unfinished record */
     size_t n = 0, nheld = 0;
     int64_t now = now_ms();
     for (size_t i = 0; i < w->n; i++) {
@@ -290,8 +291,7 @@ static size_t batch_marks(struct worker *w)
         if (h < nheld)
             continue;
         if (it->st != IT_DONE && it->st != IT_RETRY && it->st != IT_DEAD) {
-            if (nheld < MAX_BATCH_PARTS)
-                held[nheld++] = (struct inv_mark){NULL, t, m->partition, 0};
+            held[nheld++] = (struct inv_mark){NULL, t, m->partition, 0}; /* <= w->n */
             continue;
         }
         if (ts < 0)
@@ -335,8 +335,8 @@ static void apply_valid(struct worker *w)
             metrics_counter_add(METRICS_INPROCESS_RETRIES, "", (double)k);
         }
         int64_t t0 = now_ms();
-        enum pg_class c = inv_apply_marked(w->pg, w->inv, k, w->cfg->hold_seconds, NULL, 0, err,
-                                           sizeof(err));
+        enum pg_class c =
+            inv_apply_batch(w->pg, w->inv, k, w->cfg->hold_seconds, NULL, 0, err, sizeof(err));
         metrics_histogram_observe(METRICS_TRANSACTION, "", (now_ms() - t0) / 1000.0);
         if (c == PG_OUTAGE) {
             rewind_pending(w);
@@ -394,8 +394,8 @@ static int route_item(struct worker *w, struct item *it)
                               .attempt = it->dec.attempt,
                               .not_before_ms = it->dec.not_before_ms,
                               .origin = &it->origin};
-    if (route_produce(w->producer, it->m, dest, &f, &it->dr, err, sizeof(err))) {
-        it->dr = -1;
+    if (route_produce(w->producer, it->m, dest, &f, &it->delivery, err, sizeof(err))) {
+        it->delivery = -1;
         logm_error(&ctx, "%s", err);
         return -1;
     }
@@ -503,33 +503,35 @@ static void write_routed(struct worker *w)
     }
     for (size_t i = 0; i < w->n; i++) {
         struct item *it = &w->items[i];
-        if ((it->st == IT_DEAD || it->st == IT_RETRY) && it->dr != 1) {
+        if ((it->st == IT_DEAD || it->st == IT_RETRY) && it->delivery != 1) {
             it->st = IT_REWIND;
             w->verdict |= BATCH_BROKER_DOWN; /* DESIGN §6: nothing dropped, and the worker alerts */
         }
     }
 }
 
-/* Pauses a retry partition until its head record is due. */
+/* Pauses a retry partition until its head record is due. Without room in
+ * waits (the assignment's reservation failed) it does not pause: the record,
+ * rewound, is read again and waits again. */
 static void wait_until(struct worker *w, const rd_kafka_message_t *m, int64_t due_ms)
 {
+    struct waiting *wt = NULL;
+    for (size_t i = 0; i < w->nwaits && !wt; i++)
+        if (w->waits[i].partition == m->partition &&
+            !strcmp(w->waits[i].topic, rd_kafka_topic_name(m->rkt)))
+            wt = &w->waits[i];
+    if (!wt && w->nwaits == w->waits_cap)
+        return;
+    if (!wt) {
+        wt = &w->waits[w->nwaits++];
+        snprintf(wt->topic, sizeof(wt->topic), "%s", rd_kafka_topic_name(m->rkt));
+        wt->partition = m->partition;
+    }
+    wt->resume_ms = due_ms;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition);
     rd_kafka_pause_partitions(w->consumer, l);
     rd_kafka_topic_partition_list_destroy(l);
-    for (size_t i = 0; i < w->nwaits; i++) {
-        if (w->waits[i].partition == m->partition &&
-            !strcmp(w->waits[i].topic, rd_kafka_topic_name(m->rkt))) {
-            w->waits[i].resume_ms = due_ms;
-            return;
-        }
-    }
-    if (w->nwaits == MAX_BATCH_PARTS)
-        return; /* cannot happen: one entry per assigned retry partition */
-    struct waiting *wt = &w->waits[w->nwaits++];
-    snprintf(wt->topic, sizeof(wt->topic), "%s", rd_kafka_topic_name(m->rkt));
-    wt->partition = m->partition;
-    wt->resume_ms = due_ms;
 }
 
 /* Resumes the retry partitions whose head record is due. */
@@ -549,21 +551,14 @@ void batch_resume_due(struct worker *w)
     }
 }
 
-struct part_pos {
-    const char *topic;
-    int32_t partition;
-    int64_t store; /* next offset to store, -1 none */
-    const rd_kafka_message_t *rewind;
-};
-
+/* The entry of m's partition in pp[0..*np), added when new: pp has room
+ * for one per record of the batch. */
 static struct part_pos *part_find(struct part_pos *pp, size_t *np, const rd_kafka_message_t *m)
 {
     const char *t = rd_kafka_topic_name(m->rkt);
     for (size_t i = 0; i < *np; i++)
         if (pp[i].partition == m->partition && strcmp(pp[i].topic, t) == 0)
             return &pp[i];
-    if (*np == MAX_BATCH_PARTS)
-        return NULL;
     pp[*np] = (struct part_pos){.topic = t, .partition = m->partition, .store = -1};
     return &pp[(*np)++];
 }
@@ -572,12 +567,12 @@ static struct part_pos *part_find(struct part_pos *pp, size_t *np, const rd_kafk
  * rewinds a partition to its first unfinished event. */
 static void finish(struct worker *w)
 {
-    static struct part_pos pp[MAX_BATCH_PARTS];
+    struct part_pos *pp = w->parts;
     size_t np = 0;
     for (size_t i = 0; i < w->n; i++) {
         struct item *it = &w->items[i];
         struct part_pos *p = part_find(pp, &np, it->m);
-        if (!p || p->rewind)
+        if (p->rewind)
             continue;
         if (it->st == IT_DONE || it->st == IT_DEAD || it->st == IT_RETRY)
             p->store = it->m->offset + 1;

@@ -1,5 +1,6 @@
 #include "cfg.h"
 
+#include "kafka.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -12,37 +13,89 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum cfg_type { T_STR, T_ADDR, T_LONG, T_BACKOFF, T_LOGLEVEL, T_BROKERS, T_PGURL, T_HTTPURL, T_SECRET, T_BOOL };
+enum cfg_type {
+    T_ADDR,
+    T_LONG,
+    T_BACKOFF,
+    T_LOGLEVEL,
+    T_BROKERS,
+    T_PGURL,
+    T_HTTPURL,
+    T_SECRET,
+    T_BOOL
+};
 
+/* One variable: how it is parsed (type, default, bounds, where it goes),
+ * logged (cfg_log; unset: what an unset optional one means) and documented
+ * (cfg_usage: help, lines after the name column, "{port}" standing for the
+ * role's HTTP port). */
 struct cfg_entry {
     const char *name;
     enum cfg_type type;
-    const char *def; /* NULL: unset allowed (T_STR/T_HTTPURL/T_SECRET only) */
+    const char *def; /* NULL: unset allowed (T_HTTPURL/T_SECRET only) */
     long min, max;
     size_t offset; /* into struct cfg */
+    const char *unset;
+    const char *help;
 };
 
 #define OFF(f) offsetof(struct cfg, f)
 
+/* clang-format off */
 static const struct cfg_entry entries[] = {
-    {"KAFKA_BROKERS", T_BROKERS, "127.0.0.1:9092", 0, 0, OFF(kafka_brokers)},
-    {"DATABASE_URL", T_PGURL, "postgresql:///stockflow", 0, 0, OFF(database_url)},
-    {"ALERT_WEBHOOK_URL", T_HTTPURL, NULL, 0, 0, OFF(alert_webhook_url)},
-    {"ALERT_WEBHOOK_SECRET", T_SECRET, NULL, 0, 0, OFF(alert_webhook_secret)},
-    {"ALERT_WEBHOOK_AUTHORIZATION", T_SECRET, NULL, 0, 0, OFF(alert_webhook_authorization)},
-    {"ALERT_INCLUDE_PAYLOAD", T_BOOL, "true", 0, 0, OFF(alert_include_payload)},
-    {"RESERVATION_HOLD_SECONDS", T_LONG, "900", 1, 604800, OFF(hold_seconds)},
-    {"RETRY_BACKOFF_SECONDS", T_BACKOFF, "1,10,60,300", 0, 0, OFF(retry_backoff)},
-    {"HTTP_PORT", T_LONG, NULL, 0, 65535, OFF(http_port)},
-    {"HTTP_BIND", T_ADDR, "0.0.0.0", 0, 0, OFF(http_bind)},
-    {"LOG_LEVEL", T_LOGLEVEL, "info", 0, 0, OFF(log_level)},
-    {"BATCH_MAX", T_LONG, "1000", 1, 10000, OFF(batch_max)},
-    {"PG_LOCK_TIMEOUT_MS", T_LONG, "2000", 1, 600000, OFF(lock_timeout_ms)},
-    {"PG_STATEMENT_TIMEOUT_MS", T_LONG, "30000", 1, 3600000, OFF(statement_timeout_ms)},
-    {"TURN_DEADLINE_MS", T_LONG, "15000", 100, 45000, OFF(turn_deadline_ms)},
-    {"PAYMENT_LAG_ALERT_SECONDS", T_LONG, "60", 1, 86400, OFF(payment_lag_alert_s)},
-    {"DEADSTOCK_RADAR_SECONDS", T_LONG, "86400", 0, 604800, OFF(deadstock_radar_s)},
+    {"KAFKA_BROKERS", T_BROKERS, "127.0.0.1:9092", 0, 0, OFF(kafka_brokers), NULL,
+     "bootstrap servers (default 127.0.0.1:9092)"},
+    {"DATABASE_URL", T_PGURL, "postgresql:///stockflow", 0, 0, OFF(database_url), NULL,
+     "libpq connection string (default postgresql:///stockflow)"},
+    {"ALERT_WEBHOOK_URL", T_HTTPURL, NULL, 0, 0, OFF(alert_webhook_url),
+     "(unset: alerts logged only)",
+     "alert-worker: where alerts are POSTed (unset: logged only)"},
+    {"ALERT_WEBHOOK_SECRET", T_SECRET, NULL, 0, 0, OFF(alert_webhook_secret),
+     "(unset: requests unsigned)",
+     "alert-worker: sign every request, X-Stockflow-Signature:\n"
+     "t=<unix>,v1=<hex HMAC-SHA256(secret, \"<t>.<body>\")>"},
+    {"ALERT_WEBHOOK_AUTHORIZATION", T_SECRET, NULL, 0, 0, OFF(alert_webhook_authorization),
+     "(unset)",
+     "alert-worker: Authorization header value of every request"},
+    {"ALERT_INCLUDE_PAYLOAD", T_BOOL, "true", 0, 0, OFF(alert_include_payload), NULL,
+     "alert-worker: false leaves the dead letter's payload out\n"
+     "of its alert (default true)"},
+    {"RESERVATION_HOLD_SECONDS", T_LONG, "900", 1, 604800, OFF(hold_seconds), NULL,
+     "hold time when an order carries none (default 900)"},
+    {"RETRY_BACKOFF_SECONDS", T_BACKOFF, "1,10,60,300", 0, 0, OFF(retry_backoff), NULL,
+     "backoff steps (default 1,10,60,300)"},
+    {"HTTP_PORT", T_LONG, NULL, 0, 65535, OFF(http_port), NULL,
+     "metrics/health port (default {port}; 0 turns it off)"},
+    {"HTTP_BIND", T_ADDR, "0.0.0.0", 0, 0, OFF(http_bind), NULL,
+     "the address it listens on (default 0.0.0.0; :: for IPv6)"},
+    {"LOG_LEVEL", T_LOGLEVEL, "info", 0, 0, OFF(log_level), NULL,
+     "debug, info, warn, error (default info)"},
+    {"BATCH_MAX", T_LONG, "1000", 1, 10000, OFF(batch_max), NULL,
+     "events per database transaction (default 1000; a batch\n"
+     "also stops at 8 MiB of records)"},
+    {"PG_LOCK_TIMEOUT_MS", T_LONG, "2000", 1, 600000, OFF(lock_timeout_ms), NULL,
+     "lock timeout per statement (default 2000)"},
+    {"PG_STATEMENT_TIMEOUT_MS", T_LONG, "30000", 1, 3600000, OFF(statement_timeout_ms), NULL,
+     "statement timeout (default 30000)"},
+    {"TURN_DEADLINE_MS", T_LONG, "15000", 100, 45000, OFF(turn_deadline_ms), NULL,
+     "no new transaction after this much of a loop turn; the\n"
+     "rest of the batch goes to retry or is read again\n"
+     "(default 15000; 100..45000)"},
+    {"PAYMENT_LAG_ALERT_SECONDS", T_LONG, "60", 1, 86400, OFF(payment_lag_alert_s), NULL,
+     "timeout-worker: alert when payments lag more (default 60)"},
+    {"DEADSTOCK_RADAR_SECONDS", T_LONG, "86400", 0, 604800, OFF(deadstock_radar_s), NULL,
+     "timeout-worker: run the deadstock radar at start and then\n"
+     "this often (default 86400; 0 turns it off); at most one\n"
+     "deadstock alert per SKU and UTC day, restarts included"},
 };
+/* clang-format on */
+
+#define NENTRIES (sizeof(entries) / sizeof(entries[0]))
+#define RDKAFKA_HELP                                                                               \
+    "any librdkafka property, e.g.\n"                                                              \
+    "RDKAFKA_SESSION_TIMEOUT_MS; max.poll.interval.ms\n"                                           \
+    "defaults to " KAFKA_MAX_POLL_INTERVAL_MS " and must exceed\n"                                 \
+    "TURN_DEADLINE_MS + PG_STATEMENT_TIMEOUT_MS + 30000"
 
 static int parse_long(const char *s, long *out)
 {
@@ -211,8 +264,6 @@ static int load_one(struct cfg *c, const struct cfg_entry *e, const char *v, cha
         }
     }
     switch (e->type) {
-    case T_STR:
-        break;
     case T_ADDR: { /* an IPv4 or IPv6 literal, no host name: nothing to resolve */
         unsigned char a[sizeof(struct in6_addr)];
         if (inet_pton(AF_INET, v, a) != 1 && inet_pton(AF_INET6, v, a) != 1) {
@@ -281,11 +332,33 @@ static int load_one(struct cfg *c, const struct cfg_entry *e, const char *v, cha
     return 0;
 }
 
+extern char **environ; /* read here only: cfg_load keeps the RDKAFKA_* entries */
+
+/* Keeps the RDKAFKA_* entries of the process environment in c->rdkafka. */
+static int load_rdkafka(struct cfg *c, char *err, size_t errlen)
+{
+    size_t n = 0;
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp(*e, "RDKAFKA_", 8) != 0 || !strchr(*e, '='))
+            continue;
+        if (n == CFG_MAX_RDKAFKA) {
+            snprintf(err, errlen, "invalid configuration: more than %d RDKAFKA_* variables",
+                     CFG_MAX_RDKAFKA);
+            return -1;
+        }
+        c->rdkafka[n++] = *e;
+    }
+    c->rdkafka[n] = NULL;
+    return 0;
+}
+
 int cfg_load(struct cfg *c, long default_http_port, cfg_getenv_fn get, char *err, size_t errlen)
 {
     memset(c, 0, sizeof(*c));
     c->http_port = default_http_port;
-    for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++) {
+    if (load_rdkafka(c, err, errlen))
+        return -1;
+    for (size_t i = 0; i < NENTRIES; i++) {
         const struct cfg_entry *e = &entries[i];
         const char *v = get(e->name);
         char why[512];
@@ -391,38 +464,83 @@ int cfg_is_secret_name(const char *name)
     return 0;
 }
 
-void cfg_log(const struct cfg *c, const char *const *environ_vars)
+/* Appends the effective value of e, as cfg_log shows it, to out at *n. */
+static void log_value(const struct cfg *c, const struct cfg_entry *e, char *out, size_t outlen,
+                      size_t *n)
 {
-    char db[1024], hook[1024], steps[256] = "";
-    size_t n = 0;
-    cfg_redact_pg(c->database_url, db, sizeof(db));
-    if (c->alert_webhook_url[0])
-        cfg_redact_http(c->alert_webhook_url, hook, sizeof(hook));
-    else
-        hook[0] = '\0';
-    for (size_t i = 0; i < c->n_retry && n < sizeof(steps) - 16; i++)
-        n += (size_t)snprintf(steps + n, sizeof(steps) - n, "%s%ld", i ? "," : "", c->retry_backoff[i]);
-    log_info("config: KAFKA_BROKERS=%s DATABASE_URL=%s ALERT_WEBHOOK_URL=%s "
-             "ALERT_WEBHOOK_SECRET=%s ALERT_WEBHOOK_AUTHORIZATION=%s ALERT_INCLUDE_PAYLOAD=%s "
-             "RESERVATION_HOLD_SECONDS=%ld RETRY_BACKOFF_SECONDS=%s HTTP_PORT=%ld HTTP_BIND=%s "
-             "BATCH_MAX=%ld "
-             "PG_LOCK_TIMEOUT_MS=%ld PG_STATEMENT_TIMEOUT_MS=%ld TURN_DEADLINE_MS=%ld "
-             "PAYMENT_LAG_ALERT_SECONDS=%ld DEADSTOCK_RADAR_SECONDS=%ld",
-             c->kafka_brokers, db, hook[0] ? hook : "(unset: alerts logged only)",
-             c->alert_webhook_secret[0] ? "***" : "(unset: requests unsigned)",
-             c->alert_webhook_authorization[0] ? "***" : "(unset)",
-             c->alert_include_payload ? "true" : "false", c->hold_seconds, steps, c->http_port,
-             c->http_bind,
-             c->batch_max, c->lock_timeout_ms, c->statement_timeout_ms, c->turn_deadline_ms,
-             c->payment_lag_alert_s, c->deadstock_radar_s);
-    for (const char *const *e = environ_vars; e && *e; e++) {
-        if (strncmp(*e, "RDKAFKA_", 8) != 0)
-            continue;
+    const char *s = (const char *)c + e->offset;
+    char v[1100];
+    switch (e->type) {
+    case T_PGURL:
+        cfg_redact_pg(s, v, sizeof(v));
+        break;
+    case T_HTTPURL:
+        if (*s)
+            cfg_redact_http(s, v, sizeof(v));
+        else
+            snprintf(v, sizeof(v), "%s", e->unset);
+        break;
+    case T_SECRET:
+        snprintf(v, sizeof(v), "%s", *s ? "***" : e->unset);
+        break;
+    case T_BOOL:
+        snprintf(v, sizeof(v), "%s", *(const int *)(const void *)s ? "true" : "false");
+        break;
+    case T_LONG:
+        snprintf(v, sizeof(v), "%ld", *(const long *)(const void *)s);
+        break;
+    case T_LOGLEVEL:
+        snprintf(v, sizeof(v), "%s", log_level_name((enum log_level)c->log_level));
+        break;
+    case T_BACKOFF: {
+        size_t k = 0;
+        v[0] = '\0';
+        for (size_t i = 0; i < c->n_retry && k < sizeof(v) - 16; i++)
+            k += (size_t)snprintf(v + k, sizeof(v) - k, "%s%ld", i ? "," : "", c->retry_backoff[i]);
+        break;
+    }
+    default: /* T_BROKERS, T_ADDR: as given */
+        snprintf(v, sizeof(v), "%s", s);
+    }
+    if (*n < outlen)
+        *n += (size_t)snprintf(out + *n, outlen - *n, " %s=%s", e->name, v);
+}
+
+void cfg_log(const struct cfg *c)
+{
+    char line[2048] = "config:";
+    size_t n = strlen(line);
+    for (size_t i = 0; i < NENTRIES; i++)
+        log_value(c, &entries[i], line, sizeof(line), &n);
+    log_info("%s", line);
+    for (const char *const *e = c->rdkafka; *e; e++) {
         const char *eq = strchr(*e, '=');
-        if (!eq)
-            continue;
         char name[128];
         snprintf(name, sizeof(name), "%.*s", (int)(eq - *e), *e);
         log_info("config: %s=%s", name, cfg_is_secret_name(name) ? "***" : eq + 1);
     }
+}
+
+/* Prints one variable of --help: the name in a column of 25, then the help
+ * lines, each continuation indented to that column. */
+static void usage_one(FILE *f, const char *name, const char *help, long port)
+{
+    fprintf(f, "  %-25s ", name);
+    for (const char *p = help; *p; p++) {
+        if (*p == '\n')
+            fprintf(f, "\n%28s", "");
+        else if (strncmp(p, "{port}", 6) == 0) {
+            fprintf(f, "%ld", port);
+            p += 5;
+        } else
+            fputc(*p, f);
+    }
+    fputc('\n', f);
+}
+
+void cfg_usage(FILE *f, long default_http_port)
+{
+    for (size_t i = 0; i < NENTRIES; i++)
+        usage_one(f, entries[i].name, entries[i].help, default_http_port);
+    usage_one(f, "RDKAFKA_<NAME>", RDKAFKA_HELP, default_http_port);
 }

@@ -1,14 +1,19 @@
 /* cfg: configuration from the environment (DESIGN §1).
  *
- * One table describes every variable (name, type, default, bounds). cfg_load
- * reads and checks every value at startup; the first bad one fails the load
- * with one line naming the variable. Nothing here exits. */
+ * One table describes every variable (name, type, default, bounds, help):
+ * it drives parsing (cfg_load), the startup log line (cfg_log) and the
+ * variables of --help (cfg_usage). cfg_load reads and checks every value at
+ * startup; the first bad one fails the load with one line naming the
+ * variable. It is also the one reader of the RDKAFKA_* variables (passed on
+ * to librdkafka, kafka.h). Nothing here exits. */
 #ifndef STOCKFLOW_CFG_H
 #define STOCKFLOW_CFG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #define CFG_MAX_RETRY_STEPS 16
+#define CFG_MAX_RDKAFKA 256 /* RDKAFKA_* variables at most */
 
 struct cfg {
     char kafka_brokers[1024];
@@ -29,24 +34,36 @@ struct cfg {
     long turn_deadline_ms;     /* TURN_DEADLINE_MS: no new transaction after this much of a turn */
     long payment_lag_alert_s;  /* PAYMENT_LAG_ALERT_SECONDS (timeout-worker) */
     long deadstock_radar_s;    /* DEADSTOCK_RADAR_SECONDS (timeout-worker), 0: off */
+    /* the RDKAFKA_* variables, "NAME=value", NULL-terminated, in the order of
+     * the environment; borrowed from the process environment (not to be
+     * changed while a cfg lives) */
+    const char *rdkafka[CFG_MAX_RDKAFKA + 1];
 };
 
 /* Function that returns the value of an environment variable or NULL.
  * Tests pass their own; binaries pass getenv. */
 typedef const char *(*cfg_getenv_fn)(const char *name);
 
-/* Loads every common variable. default_http_port is the role's port.
- * Returns 0, or -1 with one line in err naming the variable. */
+/* Loads every variable of the table through get, and the RDKAFKA_* ones of
+ * the process environment (environ) into c->rdkafka. default_http_port is
+ * the role's port. Returns 0, or -1 with one line in err naming the
+ * variable. */
 int cfg_load(struct cfg *c, long default_http_port, cfg_getenv_fn get, char *err, size_t errlen);
 
 /* Parses "1,10,60,300" into out (at most max values, each 0..86400,
  * non-decreasing). Returns the count, or -1 with the reason in err. */
 int cfg_parse_backoff(const char *s, long *out, size_t max, char *err, size_t errlen);
 
-/* Logs the effective configuration once, secrets redacted: DATABASE_URL
- * through cfg_redact_pg, ALERT_WEBHOOK_URL through cfg_redact_http, any
+/* Logs the effective configuration once, every variable of the table on one
+ * line "config: NAME=value ...", then one line per RDKAFKA_* variable;
+ * secrets redacted: DATABASE_URL through cfg_redact_pg, ALERT_WEBHOOK_URL
+ * through cfg_redact_http, the webhook's secret and authorization and any
  * RDKAFKA_* variable cfg_is_secret_name names as "***". */
-void cfg_log(const struct cfg *c, const char *const *environ_vars);
+void cfg_log(const struct cfg *c);
+
+/* Prints the variables for --help, one "  NAME  what it does (default)"
+ * entry each, RDKAFKA_<NAME> last; default_http_port is the role's. */
+void cfg_usage(FILE *f, long default_http_port);
 
 /* Renders a libpq connection string (URL or keyword form) as parsed by
  * PQconninfoParse, keyword=value, with every value libpq marks secret

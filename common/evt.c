@@ -19,7 +19,7 @@
 
 struct evt_validator {
     yajl_val docs[EVT__COUNT];
-    struct js_schema *schemas[EVT__COUNT];
+    struct jschema_schema *schemas[EVT__COUNT];
 };
 
 static const char *const type_names[EVT__COUNT] = {
@@ -47,7 +47,7 @@ static int type_of_name(const char *s)
 
 int evt_rfc3339_ms(const char *s, long long *out_ms)
 {
-    return js_datetime_ms(s, out_ms);
+    return jschema_datetime_ms(s, out_ms);
 }
 
 /* Formats one line into err, never ending in a cut UTF-8 sequence. */
@@ -353,7 +353,7 @@ static int read_lines(yajl_val root, struct evt *e, char *err, size_t errlen)
     for (i = 0; i < a->u.array.len; i++) {
         line = a->u.array.values[i];
         if (!YAJL_IS_OBJECT(line) || !YAJL_IS_STRING(sku = get(line, "sku")) || !get(line, "qty") ||
-            js_number_ll(get(line, "qty"), &e->lines[i].qty)) {
+            jschema_number_ll(get(line, "qty"), &e->lines[i].qty)) {
             snprintf(where, sizeof(where), "/lines/%zu", i);
             return disagree(e, where, err, errlen);
         }
@@ -380,7 +380,7 @@ static int read_fields(yajl_val root, struct evt *e, char *err, size_t errlen)
         else if (f->kind == F_NUM && YAJL_IS_NUMBER(x) && x->u.number.r &&
                  strlen(x->u.number.r) < 64)
             memcpy(slot, &x->u.number.r, sizeof(x->u.number.r));
-        else if (f->kind != F_INT || js_number_ll(x, (long long *)(void *)slot))
+        else if (f->kind != F_INT || jschema_number_ll(x, (long long *)(void *)slot))
             return snprintf(where, sizeof(where), "/%s", f->name), disagree(e, where, err, errlen);
     }
     if (e->occurred_at && evt_rfc3339_ms(e->occurred_at, &e->occurred_at_ms))
@@ -525,7 +525,7 @@ int evt_parse(const struct evt_validator *v, const void *buf, size_t len, struct
     }
     if (dispatch(root, &t, err, errlen))
         goto fail;
-    if (js_validate(v->schemas[t], root, verr, sizeof(verr))) {
+    if (jschema_validate(v->schemas[t], root, verr, sizeof(verr))) {
         fail(err, errlen, "schema %s: %s", type_names[t], verr);
         goto fail;
     }
@@ -566,7 +566,7 @@ static int load_schema(struct evt_validator *v, const struct evt_schema_src *src
         ebuf[strcspn(ebuf, "\r\n")] = '\0';
         return fail(err, errlen, "schema %s: invalid JSON: %s", src->name, ebuf);
     }
-    if (js_compile(&v->schemas[t], v->docs[t], ebuf, sizeof(ebuf)))
+    if (jschema_compile(&v->schemas[t], v->docs[t], ebuf, sizeof(ebuf)))
         return fail(err, errlen, "schema %s: %s", src->name, ebuf);
     return 0;
 }
@@ -604,7 +604,7 @@ void evt_validator_free(struct evt_validator *v)
     if (!v)
         return;
     for (t = 0; t < EVT__COUNT; t++) {
-        js_free(v->schemas[t]);
+        jschema_free(v->schemas[t]);
         if (v->docs[t])
             yajl_tree_free(v->docs[t]);
     }

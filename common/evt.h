@@ -118,7 +118,7 @@ int evt_args_json(const struct evt *e, char *buf, size_t len);
 const char *evt_type_name(enum evt_type t);
 
 /* Parses an RFC 3339 date-time with zone into epoch ms; 0 ok, -1 invalid.
- * The same rules as the schemas' "format": "date-time" (js_datetime_ms). */
+ * The same rules as the schemas' "format": "date-time" (jschema_datetime_ms). */
 int evt_rfc3339_ms(const char *s, long long *out_ms);
 
 /* One embedded schema file: name is the file name without ".json". */

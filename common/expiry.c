@@ -15,8 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
-
 #define GROUP "stockflow-timeout"
 #define PAYMENT_GROUP "stockflow-payment"
 #define PAYMENT_TOPIC "inventory.payments"
@@ -70,8 +68,9 @@ static void push_expiry(struct expiry *x, int64_t ms)
     x->heap_full_logged = 1;
 }
 
-/* Loads the held orders' expiry times (after a start or a reconnection). */
-static int seed(struct expiry *x)
+/* Loads the held orders' expiry times (after a start or a reconnection).
+ * Returns 0, or -1 with one line in err. */
+static int seed(struct expiry *x, char *err, size_t errlen)
 {
     char sql[160];
     snprintf(sql, sizeof(sql),
@@ -86,6 +85,8 @@ static int seed(struct expiry *x)
         push_expiry(x, strtoll(PQgetvalue(r, i, 0), NULL, 10));
     if (ok)
         log_info("%d held order(s) pending expiry", PQntuples(r));
+    else
+        pg_errline(pg_conn(x->pg), r, err, errlen);
     PQclear(r);
     return ok ? 0 : -1;
 }
@@ -97,7 +98,7 @@ static int ensure_pg(struct expiry *x)
         return 0;
     if (now_ms() < x->pg_retry_ms)
         return -1;
-    if (pg_connect(x->pg, err, sizeof(err)) == PG_OK && seed(x) == 0) {
+    if (pg_connect(x->pg, err, sizeof(err)) == PG_OK && seed(x, err, sizeof(err)) == 0) {
         log_info("connected to PostgreSQL");
         x->pg_ok = 1;
         x->pg_backoff_ms = 100;
@@ -285,12 +286,11 @@ static int expiry_init(struct expiry *x, const struct cfg *cfg)
         return log_error("out of memory"), -1;
     if (evt_validator_new(&x->val, err, sizeof(err)))
         return log_error("schemas: %s", err), -1;
-    x->consumer = kafka_consumer_new(cfg->kafka_brokers, GROUP, x->client_id,
-                                     (const char *const *)environ, on_rebalance, x, err,
-                                     sizeof(err));
+    x->consumer = kafka_consumer_new(cfg->kafka_brokers, GROUP, x->client_id, cfg->rdkafka,
+                                     on_rebalance, x, err, sizeof(err));
     if (!x->consumer)
         return log_error("%s", err), -1;
-    x->producer = kafka_producer_new(cfg->kafka_brokers, x->client_id, (const char *const *)environ,
+    x->producer = kafka_producer_new(cfg->kafka_brokers, x->client_id, cfg->rdkafka,
                                      kafka_dr_status, x, err, sizeof(err));
     if (!x->producer)
         return log_error("%s", err), -1;

@@ -1,5 +1,7 @@
 #include "inv.h"
 
+#include "strbuf.h"
+
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,30 +33,25 @@ const char *inv_res_name(enum inv_res r)
 
 /* A growing PostgreSQL array literal: "{", elements, "}". */
 struct arr {
-    char *s;
-    size_t len, cap, n;
-    int oom;
+    struct strbuf sb;
+    size_t n; /* elements */
 };
+
+static void arr_init(struct arr *a, size_t k)
+{
+    for (size_t i = 0; i < k; i++)
+        a[i] = (struct arr){STRBUF_INIT, 0};
+}
+
+static void arr_release(struct arr *a, size_t k)
+{
+    for (size_t i = 0; i < k; i++)
+        strbuf_release(&a[i].sb);
+}
 
 static void arr_put(struct arr *a, const char *p, size_t len)
 {
-    if (a->oom)
-        return;
-    if (a->len + len + 2 > a->cap) {
-        size_t cap = a->cap ? a->cap : 256;
-        while (a->len + len + 2 > cap)
-            cap *= 2;
-        char *s = realloc(a->s, cap);
-        if (!s) {
-            a->oom = 1;
-            return;
-        }
-        a->s = s;
-        a->cap = cap;
-    }
-    memcpy(a->s + a->len, p, len);
-    a->len += len;
-    a->s[a->len] = '\0';
+    strbuf_add(&a->sb, p, len);
 }
 
 static void arr_sep(struct arr *a)
@@ -93,7 +90,7 @@ static void arr_int(struct arr *a, long long v)
 static const char *arr_end(struct arr *a)
 {
     arr_put(a, a->n ? "}" : "{}", a->n ? 1 : 2);
-    return a->oom ? NULL : a->s;
+    return strbuf_failed(&a->sb) ? NULL : a->sb.buf;
 }
 
 enum { A_TYPE, A_ID, A_MS, A_ORDER, A_SKU, A_QTY, A_HOLD, A_REASON, A_TOPIC, A_PART, A_OFF,
@@ -221,15 +218,17 @@ static int send_batch(PGconn *c, struct inv_item *items, size_t n, long default_
                       const struct inv_mark *marks, size_t nmarks)
 {
     char hold[24];
-    struct arr a[A_N] = {0}, la[3] = {0};
+    struct arr a[A_N], la[3];
     const char *v[NPARAMS];
     int ok = 0;
+    arr_init(a, A_N);
+    arr_init(la, 3);
     snprintf(hold, sizeof(hold), "%ld", default_hold);
     v[A_N] = hold;
     v[A_N + 1] = fast ? "true" : "false";
     if (lock_params(items, n, la) || batch_params(a, v, items, n))
         goto out;
-    const char *lp[3] = {la[0].s, la[1].s, la[2].s};
+    const char *lp[3] = {la[0].sb.buf, la[1].sb.buf, la[2].sb.buf};
     if (PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
         PQsendQueryPrepared(c, "sf_lock", 3, lp, NULL, NULL, 0) &&
         PQsendQueryPrepared(c, "sf_batch", NPARAMS, v, NULL, NULL, 0) &&
@@ -238,10 +237,8 @@ static int send_batch(PGconn *c, struct inv_item *items, size_t n, long default_
         flush_pipeline(c) == 0)
         ok = 1;
 out:
-    for (int k = 0; k < A_N; k++)
-        free(a[k].s);
-    for (int k = 0; k < 3; k++)
-        free(la[k].s);
+    arr_release(a, A_N);
+    arr_release(la, 3);
     return ok ? 0 : -1;
 }
 
@@ -301,8 +298,8 @@ static enum pg_class apply_batch(struct pg *p, struct inv_item *items, size_t n,
                                  long default_hold, int fast, const struct inv_mark *marks,
                                  size_t nmarks, char *err, size_t errlen);
 
-enum pg_class inv_apply(struct pg *p, struct inv_item *items, size_t n, long default_hold,
-                        char *err, size_t errlen)
+enum pg_class inv_apply_each(struct pg *p, struct inv_item *items, size_t n, long default_hold,
+                             char *err, size_t errlen)
 {
     return apply_batch(p, items, n, default_hold, 0, NULL, 0, err, errlen);
 }
@@ -331,10 +328,11 @@ enum pg_class inv_watermarks(struct pg *p, const char *group, const struct inv_p
                              size_t npins, const struct inv_pos *unpins, size_t nunpins,
                              const struct inv_mark *marks, size_t nmarks, char *err, size_t errlen)
 {
-    struct arr a[10] = {0};
+    struct arr a[10];
     const char *v[11] = {group};
     enum pg_class cls = PG_ERROR;
     PGconn *c = pg_conn(p);
+    arr_init(a, 10);
     for (size_t i = 0; i < npins; i++) {
         arr_text(&a[0], pins[i].topic);
         arr_int(&a[1], pins[i].partition);
@@ -366,8 +364,7 @@ enum pg_class inv_watermarks(struct pg *p, const char *group, const struct inv_p
             pg_errline(c, r, err, errlen);
         PQclear(r);
     }
-    for (int k = 0; k < 10; k++)
-        free(a[k].s);
+    arr_release(a, 10);
     return cls;
 }
 
@@ -410,9 +407,8 @@ static enum pg_class apply_batch(struct pg *p, struct inv_item *items, size_t n,
     return cls;
 }
 
-enum pg_class inv_apply_marked(struct pg *p, struct inv_item *items, size_t n, long default_hold,
-                               const struct inv_mark *marks, size_t nmarks, char *err,
-                               size_t errlen)
+enum pg_class inv_apply_batch(struct pg *p, struct inv_item *items, size_t n, long default_hold,
+                              const struct inv_mark *marks, size_t nmarks, char *err, size_t errlen)
 {
     /* one event alone is cheaper through sf_apply than through the
      * set-based statements (measured with bench/pgbench-scripts.sh) */

@@ -5,7 +5,10 @@
  * concurrent batches queue instead of deadlocking), one sf_apply_batch()
  * call that takes the whole batch as arrays (set-based for the common
  * events, a subtransaction per event for the rest, so a failing event rolls
- * back only itself), COMMIT. The rules live in schemas/sql/00[23]_*.sql. */
+ * back only itself), COMMIT (inv_apply_batch). inv_apply_each sends each
+ * event through sf_apply instead. The rules live in the migrations
+ * (schemas/sql): sf_apply_batch and sf_apply, each as the newest migration
+ * that replaces it defines it. */
 #ifndef STOCKFLOW_INV_H
 #define STOCKFLOW_INV_H
 
@@ -28,7 +31,7 @@ struct inv_item {
     const char *topic;    /* borrowed */
     int32_t partition;
     int64_t offset;
-    enum inv_res res;     /* filled by inv_apply */
+    enum inv_res res;     /* filled by inv_apply_batch / inv_apply_each */
     char detail[256];     /* e.g. "reserved", or the poison/transient reason */
 };
 
@@ -51,7 +54,7 @@ struct inv_pos {
     int64_t ms;
 };
 
-/* Statements inv_apply needs; pass them to pg_new. */
+/* Statements the inv_ functions need; pass them to pg_new. */
 extern const struct pg_stmt inv_stmts[];
 extern const size_t inv_nstmts;
 
@@ -60,18 +63,18 @@ extern const size_t inv_nstmts;
  * On PG_OK every item has res set (the transaction committed). Otherwise
  * nothing was committed: PG_OUTAGE (reconnect), PG_TRANSIENT or PG_ERROR
  * (err says why). */
-enum pg_class inv_apply(struct pg *p, struct inv_item *items, size_t n, long default_hold,
-                        char *err, size_t errlen);
+enum pg_class inv_apply_each(struct pg *p, struct inv_item *items, size_t n, long default_hold,
+                             char *err, size_t errlen);
 
 /* Applies a batch (set-based where it can when n > 1), also advancing the
  * watermarks marks[0..nmarks) in the transaction (the workers pass none:
  * batch.c writes them after routing, once it knows which records went to
- * retry). Results as inv_apply; on PG_ERROR, or a PG_TRANSIENT that
+ * retry). Results as inv_apply_each; on PG_ERROR, or a PG_TRANSIENT that
  * repeats, apply the items one by one to find the culprit (batch.c,
  * apply_valid). */
-enum pg_class inv_apply_marked(struct pg *p, struct inv_item *items, size_t n, long default_hold,
-                               const struct inv_mark *marks, size_t nmarks, char *err,
-                               size_t errlen);
+enum pg_class inv_apply_batch(struct pg *p, struct inv_item *items, size_t n, long default_hold,
+                              const struct inv_mark *marks, size_t nmarks, char *err,
+                              size_t errlen);
 
 /* In one statement of group: pins pins[0..npins) (records about to go to a
  * retry topic; a pin that exists stays as it is), removes the pins of

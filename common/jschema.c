@@ -1,9 +1,9 @@
 /* jschema: JSON Schema draft-07 interpreter. See jschema.h for the contract.
  *
- * js_compile turns a schema tree into a graph of struct node (one per
- * schema location, $ref edges resolved, regexes compiled); js_validate walks
+ * jschema_compile turns a schema tree into a graph of struct node (one per
+ * schema location, $ref edges resolved, regexes compiled); jschema_validate walks
  * that graph over an instance and stops at the first error. Every node a
- * compile allocates is listed in js_schema.all, which owns them. */
+ * compile allocates is listed in jschema_schema.all, which owns them. */
 #include "jschema.h"
 
 #include <ctype.h>
@@ -347,7 +347,7 @@ static bool depth_ok(yajl_val v, int room)
 }
 
 /* JSON equality: numbers by value. Recursion is bounded by the schema side,
- * whose depth js_compile checks. */
+ * whose depth jschema_compile checks. */
 static bool json_equal(yajl_val a, yajl_val b)
 {
     struct num x, y;
@@ -383,7 +383,7 @@ static bool json_equal(yajl_val a, yajl_val b)
     }
 }
 
-size_t js_utf8_len(const char *s)
+size_t jschema_utf8_len(const char *s)
 {
     size_t n = 0;
 
@@ -453,7 +453,7 @@ static int parse_tail(const char *p, long long *frac, int *off)
     return 0;
 }
 
-int js_date_days(const char *s, long long *out_days)
+int jschema_date_days(const char *s, long long *out_days)
 {
     int y, mo, d;
 
@@ -464,7 +464,7 @@ int js_date_days(const char *s, long long *out_days)
     return 0;
 }
 
-int js_datetime_ms(const char *s, long long *out_ms)
+int jschema_datetime_ms(const char *s, long long *out_ms)
 {
     int y, mo, d, h, mi, sec, off, utc_min;
     long long frac;
@@ -518,7 +518,7 @@ struct node {
     struct nlist lists[L__COUNT];
 };
 
-struct js_schema {
+struct jschema_schema {
     struct node *root;
     struct node **all;
     size_t n_all;
@@ -526,7 +526,7 @@ struct js_schema {
 
 struct cctx {
     yajl_val root;
-    struct js_schema *s;
+    struct jschema_schema *s;
     size_t cap;
     int depth;
     char where[256]; /* JSON pointer of the keyword being compiled */
@@ -583,7 +583,7 @@ static void node_free(struct node *n)
     free(n);
 }
 
-void js_free(struct js_schema *s)
+void jschema_free(struct jschema_schema *s)
 {
     size_t i;
 
@@ -1127,7 +1127,7 @@ static struct node *compile(struct cctx *c, yajl_val s)
     return rc ? NULL : n;
 }
 
-int js_compile(struct js_schema **out, yajl_val doc, char *err, size_t errlen)
+int jschema_compile(struct jschema_schema **out, yajl_val doc, char *err, size_t errlen)
 {
     struct cctx c;
 
@@ -1143,7 +1143,7 @@ int js_compile(struct js_schema **out, yajl_val doc, char *err, size_t errlen)
     if (!(c.s = calloc(1, sizeof(*c.s))))
         return cfail(&c, "out of memory");
     if (!(c.s->root = compile(&c, doc))) {
-        js_free(c.s);
+        jschema_free(c.s);
         return -1;
     }
     *out = c.s;
@@ -1263,7 +1263,7 @@ static int check_string(struct vctx *c, const struct node *n, yajl_val v)
     char a[64], b[64];
 
     if (n->counts[C_MIN_LEN] >= 0 || n->counts[C_MAX_LEN] >= 0) {
-        len = (long long)js_utf8_len(s);
+        len = (long long)jschema_utf8_len(s);
         if (len < n->counts[C_MIN_LEN])
             return vfail(c, "string shorter than minLength %lld", n->counts[C_MIN_LEN]);
         if (n->counts[C_MAX_LEN] >= 0 && len > n->counts[C_MAX_LEN])
@@ -1272,9 +1272,9 @@ static int check_string(struct vctx *c, const struct node *n, yajl_val v)
     if (n->pattern && regexec(n->pattern, s, 0, NULL, 0) != 0)
         return vfail(c, "%s does not match pattern %s", show(v, a, sizeof(a)),
                      show(n->pattern_src, b, sizeof(b)));
-    if (n->date_time && js_datetime_ms(s, &ms))
+    if (n->date_time && jschema_datetime_ms(s, &ms))
         return vfail(c, "%s is not an RFC 3339 date-time with zone", show(v, a, sizeof(a)));
-    if (n->date && js_date_days(s, &ms))
+    if (n->date && jschema_date_days(s, &ms))
         return vfail(c, "%s is not an RFC 3339 full-date (YYYY-MM-DD)", show(v, a, sizeof(a)));
     return 0;
 }
@@ -1436,7 +1436,7 @@ static int validate(struct vctx *c, const struct node *n, yajl_val v)
     return r;
 }
 
-int js_validate(const struct js_schema *s, yajl_val inst, char *err, size_t errlen)
+int jschema_validate(const struct jschema_schema *s, yajl_val inst, char *err, size_t errlen)
 {
     struct vctx c;
 
@@ -1450,7 +1450,7 @@ int js_validate(const struct js_schema *s, yajl_val inst, char *err, size_t errl
     return validate(&c, s->root, inst);
 }
 
-int js_number_ll(yajl_val v, long long *out)
+int jschema_number_ll(yajl_val v, long long *out)
 {
     struct num x;
 

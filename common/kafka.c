@@ -48,7 +48,7 @@ static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, 
  * from librdkafka's threads; log_write is thread-safe. */
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    int l = level <= 3 ? LOG_WARN : level <= 6 ? LOG_INFO : LOG_DEBUG;
+    int l = level <= 3 ? LOG_LEVEL_WARN : level <= 6 ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
     LOG_AT((enum log_level)l, NULL, "librdkafka %s: %s: %s", rd_kafka_name(rk), fac, buf);
 }
 

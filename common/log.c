@@ -7,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-int log_min_level = LOG_INFO;
+int log_min_level = LOG_LEVEL_INFO;
 static char log_worker[64] = "stockflow";
 
 static const char *const level_names[] = {"debug", "info", "warn", "error", "fatal"};
@@ -20,17 +20,22 @@ void log_init(const char *worker, enum log_level min_level)
 
 int log_level_parse(const char *s, enum log_level *out)
 {
-    for (int i = LOG_DEBUG; i <= LOG_ERROR; i++) {
+    for (int i = LOG_LEVEL_DEBUG; i <= LOG_LEVEL_ERROR; i++) {
         if (strcmp(s, level_names[i]) == 0) {
             *out = (enum log_level)i;
             return 0;
         }
     }
     if (strcmp(s, "warning") == 0) {
-        *out = LOG_WARN;
+        *out = LOG_LEVEL_WARN;
         return 0;
     }
     return -1;
+}
+
+const char *log_level_name(enum log_level l)
+{
+    return (unsigned)l < sizeof(level_names) / sizeof(level_names[0]) ? level_names[l] : "?";
 }
 
 size_t log_json_escape(char *buf, size_t size, const char *s)

@@ -1,5 +1,7 @@
 #include "metrics.h"
 
+#include "strbuf.h"
+
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -431,37 +433,6 @@ int metrics_describe(const char *name, enum metrics_type type, const char *label
 
 /* ---- rendering ---------------------------------------------------------- */
 
-struct buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void buf_printf(struct buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    for (int pass = 0; pass < 2 && !b->oom; pass++) {
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            b->oom = 1;
-        } else if ((size_t)k < b->cap - b->len) {
-            b->len += (size_t)k;
-            return;
-        } else {
-            size_t cap = b->cap * 2 > b->len + (size_t)k + 1 ? b->cap * 2 : b->len + (size_t)k + 1;
-            char *p = realloc(b->p, cap);
-            if (!p)
-                b->oom = 1;
-            else
-                b->p = p, b->cap = cap;
-        }
-    }
-}
-
 /* The shortest of %.15g .. %.17g that reads back as v; +Inf, -Inf, NaN. */
 static const char *fmt_num(char *out, size_t outlen, double v)
 {
@@ -477,38 +448,38 @@ static const char *fmt_num(char *out, size_t outlen, double v)
     return out;
 }
 
-static void render_help(struct buf *b, const struct family *f)
+static void render_help(struct strbuf *b, const struct family *f)
 {
     static const char *const types[] = {"counter", "gauge", "histogram"};
-    buf_printf(b, "# HELP %s ", f->name);
+    strbuf_addf(b, "# HELP %s ", f->name);
     for (const char *p = f->help; *p;) { /* a backslash is written twice */
         size_t k = strcspn(p, "\\");
-        buf_printf(b, "%.*s%s", (int)k, p, p[k] ? "\\\\" : "");
+        strbuf_addf(b, "%.*s%s", (int)k, p, p[k] ? "\\\\" : "");
         p += k + (p[k] != '\0');
     }
-    buf_printf(b, "\n# TYPE %s %s\n", f->name, types[f->type]);
+    strbuf_addf(b, "\n# TYPE %s %s\n", f->name, types[f->type]);
 }
 
-static void render_histogram(struct buf *b, const struct family *f, const struct series *s)
+static void render_histogram(struct strbuf *b, const struct family *f, const struct series *s)
 {
     char num[40];
     const char *sep = s->labels[0] ? "," : "";
     uint64_t cum = 0;
     for (size_t i = 0; i < f->nbounds; i++) {
         cum += s->buckets[i];
-        buf_printf(b, "%s_bucket{%s%sle=\"%s\"} %llu\n", f->name, s->labels, sep,
-                   fmt_num(num, sizeof(num), f->bounds[i]), (unsigned long long)cum);
+        strbuf_addf(b, "%s_bucket{%s%sle=\"%s\"} %llu\n", f->name, s->labels, sep,
+                    fmt_num(num, sizeof(num), f->bounds[i]), (unsigned long long)cum);
     }
-    buf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", f->name, s->labels, sep,
-               (unsigned long long)s->count);
+    strbuf_addf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", f->name, s->labels, sep,
+                (unsigned long long)s->count);
     const char *open = s->labels[0] ? "{" : "", *close = s->labels[0] ? "}" : "";
-    buf_printf(b, "%s_sum%s%s%s %s\n", f->name, open, s->labels, close,
-               fmt_num(num, sizeof(num), s->value));
-    buf_printf(b, "%s_count%s%s%s %llu\n", f->name, open, s->labels, close,
-               (unsigned long long)s->count);
+    strbuf_addf(b, "%s_sum%s%s%s %s\n", f->name, open, s->labels, close,
+                fmt_num(num, sizeof(num), s->value));
+    strbuf_addf(b, "%s_count%s%s%s %llu\n", f->name, open, s->labels, close,
+                (unsigned long long)s->count);
 }
 
-static void render_family(struct buf *b, const struct family *f)
+static void render_family(struct strbuf *b, const struct family *f)
 {
     char num[40];
     if (f->head < 0)
@@ -519,35 +490,31 @@ static void render_family(struct buf *b, const struct family *f)
         if (f->type == METRICS_HISTOGRAM)
             render_histogram(b, f, s);
         else if (s->labels[0])
-            buf_printf(b, "%s{%s} %s\n", f->name, s->labels, fmt_num(num, sizeof(num), s->value));
+            strbuf_addf(b, "%s{%s} %s\n", f->name, s->labels, fmt_num(num, sizeof(num), s->value));
         else
-            buf_printf(b, "%s %s\n", f->name, fmt_num(num, sizeof(num), s->value));
+            strbuf_addf(b, "%s %s\n", f->name, fmt_num(num, sizeof(num), s->value));
     }
 }
 
 size_t metrics_render(char **out)
 {
-    struct buf b = {.cap = 16384};
-    b.p = malloc(b.cap);
+    struct strbuf b = STRBUF_INIT;
+    size_t len;
     *out = NULL;
-    if (!b.p)
+    if (strbuf_grow(&b, 16384))
         return 0;
     pthread_mutex_lock(&mu);
     for (size_t i = 0; i < nfams; i++)
         render_family(&b, &fams[i]);
-    buf_printf(&b,
-               "# HELP " METRICS_DROPPED " Metric updates dropped: no room for a new series "
-               "(limit), or an undeclared name, wrong type or malformed labels (invalid).\n"
-               "# TYPE " METRICS_DROPPED " counter\n" METRICS_DROPPED
-               "{reason=\"limit\"} %llu\n" METRICS_DROPPED "{reason=\"invalid\"} %llu\n",
-               (unsigned long long)dropped_limit, (unsigned long long)dropped_invalid);
+    strbuf_addf(&b,
+                "# HELP " METRICS_DROPPED " Metric updates dropped: no room for a new series "
+                "(limit), or an undeclared name, wrong type or malformed labels (invalid).\n"
+                "# TYPE " METRICS_DROPPED " counter\n" METRICS_DROPPED
+                "{reason=\"limit\"} %llu\n" METRICS_DROPPED "{reason=\"invalid\"} %llu\n",
+                (unsigned long long)dropped_limit, (unsigned long long)dropped_invalid);
     pthread_mutex_unlock(&mu);
-    if (b.oom) {
-        free(b.p);
-        return 0;
-    }
-    *out = b.p;
-    return b.len;
+    *out = strbuf_detach(&b, &len); /* NULL when out of memory */
+    return len;
 }
 
 int metrics_value(const char *name, const char *labels, double *out)

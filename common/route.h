@@ -88,7 +88,7 @@ struct route_failure {
     const char *error_class; /* "poison", "transient", "exhausted" */
     const char *error;       /* one line, human readable */
     const char *group;       /* consumer group that failed it */
-    const char *worker;      /* e.g. "order-worker" */
+    const char *worker;      /* the client id, "order-worker@host:pid" */
     int attempt;             /* x-attempt to write */
     int64_t not_before_ms;   /* retry records only; 0 otherwise */
     const struct route_origin *origin; /* borrowed; see route_origin_of */

@@ -11,16 +11,16 @@
 
 #include <getopt.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <yajl/yajl_gen.h>
 
 /* A loop turn longer than this is logged with its phases (slow_iteration). */
 #define SLOW_ITERATION_MS 500
-
-extern char **environ;
 
 /* The loop may block up to a statement timeout or a dead-letter flush (30 s
  * each) before it beats again: alive means a beat within a minute. */
@@ -160,30 +160,65 @@ static void update_ready(struct worker *w)
 
 /* One alert per outage that lasts OUTAGE_ALERT_MS, straight to
  * inventory.alerts (the outbox lives in the database that may be down). */
-static void outage_alert(struct worker *w)
+static int gen_kv(yajl_gen g, const char *key, const char *val)
 {
-    char why[512], body[1200], id[192], at[32];
-    int64_t now = now_ms();
-    if (w->outage_alerted || (now - w->outage_since_ms < OUTAGE_ALERT_MS && !w->alert_now))
-        return;
-    w->outage_alerted = 1;
+    return yajl_gen_string(g, (const unsigned char *)key, strlen(key)) != yajl_gen_status_ok ||
+           yajl_gen_string(g, (const unsigned char *)val, strlen(val)) != yajl_gen_status_ok;
+}
+
+/* The outage alert's JSON (DESIGN §6), from yajl's generator. Returns the
+ * generator holding it (caller frees), or NULL when out of memory. */
+static yajl_gen outage_alert_json(const struct worker *w, const char *id, int64_t now)
+{
+    char at[32], summary[512];
     time_t secs = (time_t)(now / 1000);
     struct tm tm;
     gmtime_r(&secs, &tm);
     strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    log_json_escape(why, sizeof(why), w->outage_why);
+    snprintf(summary, sizeof(summary), "%s paused for %lld s: %s", w->role->name,
+             (long long)(now - w->outage_since_ms) / 1000, w->outage_why);
+    yajl_gen g = yajl_gen_alloc(NULL);
+    if (!g)
+        return NULL;
+    int bad = yajl_gen_map_open(g) != yajl_gen_status_ok || gen_kv(g, "alert_id", id) ||
+              gen_kv(g, "kind", "outage") || gen_kv(g, "severity", "critical") ||
+              gen_kv(g, "summary", summary) || gen_kv(g, "occurred_at", at) ||
+              yajl_gen_string(g, (const unsigned char *)"details", 7) != yajl_gen_status_ok ||
+              yajl_gen_map_open(g) != yajl_gen_status_ok || gen_kv(g, "worker", w->client_id) ||
+              yajl_gen_string(g, (const unsigned char *)"since_ms", 8) != yajl_gen_status_ok ||
+              yajl_gen_integer(g, (long long)w->outage_since_ms) != yajl_gen_status_ok ||
+              gen_kv(g, "reason", w->outage_why) || yajl_gen_map_close(g) != yajl_gen_status_ok ||
+              yajl_gen_map_close(g) != yajl_gen_status_ok;
+    if (bad) {
+        yajl_gen_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+static void outage_alert(struct worker *w)
+{
+    char id[192];
+    const unsigned char *body;
+    size_t len;
+    int64_t now = now_ms();
+    if (w->outage_alerted || (now - w->outage_since_ms < OUTAGE_ALERT_MS && !w->alert_now))
+        return;
+    w->outage_alerted = 1;
     snprintf(id, sizeof(id), "outage:%s:%lld", w->client_id, (long long)w->outage_since_ms);
-    int n = snprintf(body, sizeof(body),
-                     "{\"alert_id\":\"%s\",\"kind\":\"outage\",\"severity\":\"critical\","
-                     "\"summary\":\"%s paused for %lld s: %s\",\"occurred_at\":\"%s\","
-                     "\"details\":{\"worker\":\"%s\",\"since_ms\":%lld,\"reason\":\"%s\"}}",
-                     id, w->role->name, (long long)(now - w->outage_since_ms) / 1000, why, at,
-                     w->client_id, (long long)w->outage_since_ms, why);
+    yajl_gen g = outage_alert_json(w, id, now);
+    if (!g || yajl_gen_get_buf(g, &body, &len) != yajl_gen_status_ok) {
+        log_error("outage alert not queued: out of memory");
+        if (g)
+            yajl_gen_free(g);
+        return;
+    }
     /* its own producer: a flush that gives up on dead letters purges its queue */
     rd_kafka_resp_err_t e = rd_kafka_producev(
         w->alert_producer, RD_KAFKA_V_TOPIC("inventory.alerts"), RD_KAFKA_V_KEY(id, strlen(id)),
-        RD_KAFKA_V_VALUE(body, (size_t)n), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_VALUE((void *)(uintptr_t)body, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_END);
+    yajl_gen_free(g);
     if (e)
         log_error("outage alert not queued: %s", rd_kafka_err2str(e));
     else
@@ -224,6 +259,29 @@ static void outage_step(struct worker *w)
     update_ready(w);
 }
 
+/* Room in w->waits for every assigned retry partition (wait_until adds at
+ * most one entry per partition, on_rebalance drops revoked ones), so the
+ * array grows with the assignment and never beyond it. */
+static void reserve_waits(struct worker *w, rd_kafka_t *rk)
+{
+    rd_kafka_topic_partition_list_t *a = NULL;
+    size_t want = 0;
+    if (rd_kafka_assignment(rk, &a) || !a)
+        return;
+    for (int i = 0; i < a->cnt; i++)
+        want += route_retry_step(a->elems[i].topic) > 0;
+    rd_kafka_topic_partition_list_destroy(a);
+    if (want <= w->waits_cap)
+        return;
+    struct waiting *n = realloc(w->waits, want * sizeof(*n));
+    if (!n) {
+        log_error("out of memory: retry records not due are read again instead of waited for");
+        return;
+    }
+    w->waits = n;
+    w->waits_cap = want;
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -231,6 +289,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         log_info("assigned %d partition(s)", parts->cnt);
         kafka_rebalance_apply(rk, err, parts);
+        reserve_waits(w, rk);
         if (w->paused)
             rd_kafka_pause_partitions(rk, parts);
         update_ready(w);
@@ -273,12 +332,15 @@ static void worker_free(struct worker *w)
     free(w->inv_idx);
     free(w->pins);
     free(w->unpins);
+    free(w->parts);
+    free(w->held);
+    free(w->waits);
 }
 
 static int worker_init(struct worker *w, const struct worker_role *role, const struct cfg *cfg)
 {
     char err[512], host[64] = "host";
-    const char *const *env = (const char *const *)environ;
+    const char *const *env = cfg->rdkafka;
     memset(w, 0, sizeof(*w));
     w->role = role;
     w->cfg = cfg;
@@ -291,7 +353,9 @@ static int worker_init(struct worker *w, const struct worker_role *role, const s
     w->inv_idx = calloc(bm, sizeof(*w->inv_idx));
     w->pins = calloc(bm, sizeof(*w->pins));
     w->unpins = calloc(bm, sizeof(*w->unpins));
-    if (!w->items || !w->inv || !w->inv_idx || !w->pins || !w->unpins)
+    w->parts = calloc(bm, sizeof(*w->parts));
+    w->held = calloc(bm, sizeof(*w->held));
+    if (!w->items || !w->inv || !w->inv_idx || !w->pins || !w->unpins || !w->parts || !w->held)
         return log_error("out of memory"), -1;
     if (evt_validator_new(&w->val, err, sizeof(err)))
         return log_error("schemas: %s", err), -1;
@@ -420,52 +484,55 @@ static int subscribe(struct worker *w)
 
 int worker_run(const struct worker_role *role, const struct cfg *cfg, volatile sig_atomic_t *stop)
 {
-    struct worker w;
+    struct worker *w = calloc(1, sizeof(*w)); /* ~34 KB: off the stack */
     int rc = 1;
-    if (worker_init(&w, role, cfg) || subscribe(&w))
+    if (!w)
+        return log_error("out of memory"), 1;
+    if (worker_init(w, role, cfg) || subscribe(w))
         goto out;
     char err[512];
-    enum pg_class c = pg_connect(w.pg, err, sizeof(err));
+    enum pg_class c = pg_connect(w->pg, err, sizeof(err));
     if (c != PG_OK)
-        worker_enter_outage(&w, 1, err);
-    paused_gauges(&w);
+        worker_enter_outage(w, 1, err);
+    paused_gauges(w);
     log_info("started: group %s, batches of up to %ld events", role->group, cfg->batch_max);
     rc = 0;
     while (!*stop) {
         worker_beat();
-        rd_kafka_poll(w.producer, 0);
-        rd_kafka_poll(w.alert_producer, 0);
+        rd_kafka_poll(w->producer, 0);
+        rd_kafka_poll(w->alert_producer, 0);
         if (kafka_fatal()) {
             rc = 1; /* logged by the producer's error callback */
             break;
         }
-        if (w.paused) {
-            outage_step(&w);
-            report_lag(&w); /* dashboards must not go blind during an outage */
+        if (w->paused) {
+            outage_step(w);
+            report_lag(w); /* dashboards must not go blind during an outage */
             continue;
         }
         int64_t t0 = now_ms();
-        batch_resume_due(&w);
-        int v = batch_run(&w);
+        batch_resume_due(w);
+        int v = batch_run(w);
         if (v & BATCH_FATAL) {
             rc = 1;
             break;
         }
         if (v & BATCH_DB_DOWN)
-            worker_enter_outage(&w, 1, w.verdict_why);
+            worker_enter_outage(w, 1, w->verdict_why);
         if (v & BATCH_BROKER_DOWN) {
-            worker_enter_outage(&w, 0, "retry or dead-letter topic not writable");
-            w.alert_now = 1; /* DESIGN §6: nothing dropped, and the worker alerts */
+            worker_enter_outage(w, 0, "retry or dead-letter topic not writable");
+            w->alert_now = 1; /* DESIGN §6: nothing dropped, and the worker alerts */
         }
         int64_t t1 = now_ms();
-        relay(&w);
-        report_lag(&w);
-        slow_iteration(&w, t0, t1);
+        relay(w);
+        report_lag(w);
+        slow_iteration(w, t0, t1);
     }
     worker_ready(0, "stopping");
     log_info("stopping: committing offsets and leaving the group");
 out:
-    worker_free(&w);
+    worker_free(w);
+    free(w);
     return rc;
 }
 
@@ -485,39 +552,12 @@ static void usage(const struct worker_role *r, FILE *f)
     fprintf(f,
             "Usage: %s [--help] [--version]\n"
             "%s\n\n"
-            "Consumer group %s. Configuration comes from the environment:\n"
-            "  KAFKA_BROKERS             bootstrap servers (default 127.0.0.1:9092)\n"
-            "  DATABASE_URL              libpq connection string (default postgresql:///stockflow)\n"
-            "  ALERT_WEBHOOK_URL         alert-worker: where alerts are POSTed (unset: logged only)\n"
-            "  ALERT_WEBHOOK_SECRET      alert-worker: sign every request, X-Stockflow-Signature:\n"
-            "                            t=<unix>,v1=<hex HMAC-SHA256(secret, \"<t>.<body>\")>\n"
-            "  ALERT_WEBHOOK_AUTHORIZATION alert-worker: Authorization header value of every request\n"
-            "  ALERT_INCLUDE_PAYLOAD     alert-worker: false leaves the dead letter's payload out\n"
-            "                            of its alert (default true)\n"
-            "  RESERVATION_HOLD_SECONDS  hold time when an order carries none (default 900)\n"
-            "  RETRY_BACKOFF_SECONDS     backoff steps (default 1,10,60,300)\n"
-            "  HTTP_PORT                 metrics/health port (default %ld; 0 turns it off)\n"
-            "  HTTP_BIND                 the address it listens on (default 0.0.0.0; :: for IPv6)\n"
-            "  LOG_LEVEL                 debug, info, warn, error (default info)\n"
-            "  BATCH_MAX                 events per database transaction (default 1000; a batch\n"
-            "                            also stops at 8 MiB of records)\n"
-            "  PG_LOCK_TIMEOUT_MS        lock timeout per statement (default 2000)\n"
-            "  PG_STATEMENT_TIMEOUT_MS   statement timeout (default 30000)\n"
-            "  TURN_DEADLINE_MS          no new transaction after this much of a loop turn; the\n"
-            "                            rest of the batch goes to retry or is read again\n"
-            "                            (default 15000; 100..45000)\n"
-            "  PAYMENT_LAG_ALERT_SECONDS timeout-worker: alert when payments lag more (default 60)\n"
-            "  DEADSTOCK_RADAR_SECONDS   timeout-worker: run the deadstock radar at start and then\n"
-            "                            this often (default 86400; 0 turns it off); at most one\n"
-            "                            deadstock alert per SKU and UTC day, restarts included\n"
-            "  RDKAFKA_<NAME>            any librdkafka property, e.g.\n"
-            "                            RDKAFKA_SESSION_TIMEOUT_MS; max.poll.interval.ms\n"
-            "                            defaults to %s and must exceed\n"
-            "                            TURN_DEADLINE_MS + PG_STATEMENT_TIMEOUT_MS + 30000\n"
-            "Logs are JSON lines on stderr. SIGTERM or SIGINT stops after the batch in\n"
-            "flight, with offsets committed; a second signal exits at once.\n"
-            "Exit codes: 0 clean stop, 1 runtime failure, 2 bad usage or configuration.\n",
-            r->name, r->summary, r->group, r->http_port, KAFKA_MAX_POLL_INTERVAL_MS);
+            "Consumer group %s. Configuration comes from the environment:\n",
+            r->name, r->summary, r->group);
+    cfg_usage(f, r->http_port);
+    fprintf(f, "Logs are JSON lines on stderr. SIGTERM or SIGINT stops after the batch in\n"
+               "flight, with offsets committed; a second signal exits at once.\n"
+               "Exit codes: 0 clean stop, 1 runtime failure, 2 bad usage or configuration.\n");
 }
 
 /* A loop turn ends within TURN_DEADLINE_MS, then one statement that was
@@ -553,7 +593,7 @@ int worker_main(const struct worker_role *role, int argc, char **argv)
     static const struct option opts[] = {
         {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, {0}};
     int o;
-    log_init(role->name, LOG_INFO);
+    log_init(role->name, LOG_LEVEL_INFO);
     while ((o = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
         if (o == 'h')
             return usage(role, stdout), 0;
@@ -573,8 +613,8 @@ int worker_main(const struct worker_role *role, int argc, char **argv)
     }
     /* librdkafka properties are checked before anything connects */
     const struct kafka_prop poll = {"max.poll.interval.ms", KAFKA_MAX_POLL_INTERVAL_MS};
-    rd_kafka_conf_t *probe = kafka_conf_new(cfg.kafka_brokers, &poll, 1,
-                                            (const char *const *)environ, err, sizeof(err));
+    rd_kafka_conf_t *probe =
+        kafka_conf_new(cfg.kafka_brokers, &poll, 1, cfg.rdkafka, err, sizeof(err));
     if (!probe || (!role->run && check_turn_budget(&cfg, probe, err, sizeof(err)))) {
         if (probe)
             rd_kafka_conf_destroy(probe);
@@ -583,7 +623,7 @@ int worker_main(const struct worker_role *role, int argc, char **argv)
     }
     rd_kafka_conf_destroy(probe);
     log_init(role->name, (enum log_level)cfg.log_level);
-    cfg_log(&cfg, (const char *const *)environ);
+    cfg_log(&cfg);
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);

@@ -2,15 +2,16 @@
  *
  * A worker reads its topics with a librdkafka high-level consumer, takes what
  * one poll gives it (up to BATCH_MAX events), validates every event, applies
- * the valid ones in one PostgreSQL transaction (inv_apply), writes dead
+ * the valid ones in one PostgreSQL transaction (inv_apply_batch), writes dead
  * letters and waits for the broker to acknowledge them, and only then stores
  * the offsets (enable.auto.offset.store=false; auto-commit sends them).
  *
  * Outcomes (STYLE): OK -> offset stored; DLQ -> dead letter acknowledged,
- * then offset stored; RETRY -> a few quick in-process attempts, then a dead
- * letter marked "exhausted"; OUTAGE (PostgreSQL unreachable, dead-letter
- * write failed) -> rewind the partition to the first unfinished event, pause
- * every partition, reconnect with capped exponential backoff, resume. */
+ * then offset stored; RETRY -> a few quick in-process attempts, then the
+ * next retry topic (<source>.retry.N, acknowledged, then offset stored), and
+ * after the last retry step a dead letter marked "exhausted"; OUTAGE (PostgreSQL unreachable,
+ * dead-letter write failed) -> rewind the partition to the first unfinished event, pause every
+ * partition, reconnect with capped exponential backoff, resume. */
 #ifndef STOCKFLOW_WORKER_H
 #define STOCKFLOW_WORKER_H
 

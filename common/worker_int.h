@@ -24,7 +24,7 @@
  * spread instead of arriving together. */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 1000
-#define MAX_BATCH_PARTS 1024
+#define MAX_BATCH_PARTS 1024 /* source partitions an idle payment consumer marks at once */
 /* A batch also stops at this many bytes of records, whatever BATCH_MAX says:
  * at the 64 KiB a record may have, BATCH_MAX of them could alone exceed the
  * memory bound of a worker (64 MB). */
@@ -55,15 +55,24 @@ struct item {
     const char *error_class;
     char error[512];
     int64_t not_before_ms; /* IT_WAIT: when to resume */
-    int dr; /* retry / dead letter delivery: 0 pending, 1 acknowledged, -1 failed */
+    int delivery;          /* retry / dead letter delivery: 0 pending, 1 acknowledged, -1 failed */
     int failed_alone; /* failed transiently in a transaction of its own this turn */
 };
 
 /* A retry partition paused until its head record is due. */
 struct waiting {
-    char topic[256];
+    char topic[256]; /* Kafka topic names have at most 249 bytes */
     int32_t partition;
     int64_t resume_ms;
+};
+
+/* A partition of the batch in flight: the offset finish() stores, or the
+ * record it rewinds to. */
+struct part_pos {
+    const char *topic; /* borrowed from the batch's records */
+    int32_t partition;
+    int64_t store; /* next offset to store, -1 none */
+    const rd_kafka_message_t *rewind;
 };
 
 struct worker {
@@ -85,8 +94,14 @@ struct worker {
     size_t phase_n;       /* events of that batch */
     struct inv_mark marks[MAX_BATCH_PARTS];
     struct inv_pos *pins, *unpins; /* BATCH_MAX each: watermark pins to write, to remove */
-    struct waiting waits[MAX_BATCH_PARTS];
-    size_t nwaits;
+    /* BATCH_MAX each (a batch has at most as many partitions as records):
+     * finish()'s partitions, batch_marks()'s partitions with an unfinished record */
+    struct part_pos *parts;
+    struct inv_mark *held;
+    /* paused retry partitions: at most one entry per assigned retry
+     * partition, room for all of them reserved at each assignment */
+    struct waiting *waits;
+    size_t nwaits, waits_cap;
     struct outbox *outbox;
     int outage_alerted;
     int alert_now; /* raise the outage alert at once (a retry or DLQ write failed) */

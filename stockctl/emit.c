@@ -10,8 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-extern char **environ;
-
 int emit_fresh_id(const char *prefix, char *out, size_t outlen, char *err, size_t errlen)
 {
     unsigned char b[16];
@@ -70,9 +68,9 @@ static rd_kafka_t *open_producer(const struct cfg *c, char *err, size_t errlen)
                                        {"acks", "all"},
                                        {"linger.ms", "0"},
                                        {"message.timeout.ms", "30000"}};
-    rd_kafka_conf_t *conf = kafka_conf_new_for(RD_KAFKA_PRODUCER, c->kafka_brokers, props,
-                                               sizeof(props) / sizeof(*props),
-                                               (const char *const *)environ, err, errlen);
+    rd_kafka_conf_t *conf =
+        kafka_conf_new_for(RD_KAFKA_PRODUCER, c->kafka_brokers, props,
+                           sizeof(props) / sizeof(*props), c->rdkafka, err, errlen);
     if (!conf)
         return NULL;
     kread_quiet(conf);

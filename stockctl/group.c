@@ -11,8 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-extern char **environ;
-
 #define JOIN_TIMEOUT_NS (60 * 1000000000LL)
 
 rd_kafka_t *group_handle(const struct cfg *c, const char *group, char *err, size_t errlen)
@@ -167,7 +165,7 @@ static rd_kafka_t *join_new(const struct cfg *c, const char *group,
         {"partition.assignment.strategy", "range,roundrobin"}, /* the workers' */
     };
     rd_kafka_conf_t *conf = kafka_conf_new(c->kafka_brokers, props, sizeof(props) / sizeof(*props),
-                                           (const char *const *)environ, err, errlen);
+                                           c->rdkafka, err, errlen);
     if (!conf)
         return NULL;
     kread_quiet(conf);

@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern char **environ;
-
 #define SCAN_STALL_NS (30 * 1000000000LL)
 
 static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -26,8 +24,7 @@ rd_kafka_t *kread_client(const struct cfg *c, rd_kafka_type_t type, const struct
                          size_t nprops, char *err, size_t errlen)
 {
     rd_kafka_conf_t *conf =
-        kafka_conf_new_for(type, c->kafka_brokers, props, nprops, (const char *const *)environ, err,
-                           errlen);
+        kafka_conf_new_for(type, c->kafka_brokers, props, nprops, c->rdkafka, err, errlen);
     if (!conf)
         return NULL;
     rd_kafka_conf_set_log_cb(conf, quiet_log);

@@ -54,7 +54,7 @@ static const char *env_get(const char *name)
 
 int main(int argc, char **argv)
 {
-    log_init("stockctl", LOG_WARN);
+    log_init("stockctl", LOG_LEVEL_WARN);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
         (!strcmp(argv[1], "help") && argc == 2)) {
         usage(argc < 2 ? stderr : stdout);

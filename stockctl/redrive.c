@@ -31,8 +31,6 @@
 #include <string.h>
 #include <time.h>
 
-extern char **environ;
-
 /* Offsets at or after a partition's saved position that were moved already
  * (a record before them was left behind: filtered out, refused, held back).
  * Saved with the position as the commit's metadata, "done:5-9,12", so the
@@ -217,8 +215,7 @@ static int open_producer(struct redrive *r, const struct cfg *c)
                                        {"message.timeout.ms", "30000"}};
     rd_kafka_conf_t *conf =
         kafka_conf_new_for(RD_KAFKA_PRODUCER, c->kafka_brokers, props,
-                           sizeof(props) / sizeof(*props), (const char *const *)environ, r->err,
-                           sizeof(r->err));
+                           sizeof(props) / sizeof(*props), c->rdkafka, r->err, sizeof(r->err));
     if (!conf)
         return EXIT_USAGE;
     kread_quiet(conf);

@@ -21,8 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern char **environ;
-
 #define EXIT_NO_ADMIN_API 5 /* the broker has no Admin API: the development broker */
 #define DAY_MS 86400000LL
 #define MAX_TOPICS (4 * (CFG_MAX_RETRY_STEPS + 2) + 4)
@@ -563,7 +561,7 @@ static int connect_admin(struct run *r, const struct cfg *c)
     char err[512];
     const struct kafka_prop props[] = {{"client.id", "stockctl-topics"}};
     rd_kafka_conf_t *conf =
-        kafka_conf_new(c->kafka_brokers, props, 1, (const char *const *)environ, err, sizeof(err));
+        kafka_conf_new(c->kafka_brokers, props, 1, c->rdkafka, err, sizeof(err));
     if (!conf) {
         fprintf(stderr, "stockctl topics: %s\n", err);
         return EXIT_USAGE;

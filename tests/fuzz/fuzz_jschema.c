@@ -41,13 +41,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     yajl_val sdoc = yajl_tree_parse(schema_text, NULL, 0);
     yajl_val idoc = yajl_tree_parse(inst_text, NULL, 0);
     if (sdoc && idoc) {
-        struct js_schema *s = NULL;
+        struct jschema_schema *s = NULL;
         err[0] = '\0';
-        if (js_compile(&s, sdoc, err, sizeof(err)) == 0) {
-            int r = js_validate(s, idoc, err, sizeof(err));
+        if (jschema_compile(&s, sdoc, err, sizeof(err)) == 0) {
+            int r = jschema_validate(s, idoc, err, sizeof(err));
             if (r != 0 && !err[0])
                 abort(); /* an invalid instance must come with a reason */
-            js_free(s);
+            jschema_free(s);
         } else if (!err[0]) {
             abort(); /* a refused schema must come with a reason */
         }

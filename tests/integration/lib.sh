@@ -39,6 +39,7 @@ declare -A SF_NAME=() # pid -> name (for messages)
 declare -A SF_LOG=()  # pid -> log file
 SF_DBS=()            # databases to drop
 SF_ROLES=()          # PostgreSQL roles to drop (after the databases)
+SF_PRIVATE_FDS=()    # descriptors of the test's own a started worker must not inherit
 SF_ADMIN_URL=''
 SF_OWN_PG=0
 SF_NPROC=0
@@ -505,7 +506,8 @@ reset_group() {
 # $WORKER_WRAPPER if set, in the background with the current KAFKA_BROKERS
 # and DATABASE_URL, short session timeouts and a free HTTP_PORT (the
 # VAR=value arguments override them);
-# stdout and stderr go to $SF_TMP/ROLE-N.log. Sets WORKER_PID.
+# stdout and stderr go to $SF_TMP/ROLE-N.log; the descriptors in
+# SF_PRIVATE_FDS are closed in it. Sets WORKER_PID.
 start_worker() {
   local role=$1 bin name n
   shift
@@ -524,9 +526,14 @@ start_worker() {
   [[ -z ${WORKER_WRAPPER:-} ]] || read -ra wrap <<<"$WORKER_WRAPPER"
   n=$((SF_NPROC += 1))
   name=$role-$n
-  env LOG_LEVEL=info HTTP_PORT="$(sf_free_port)" \
-    RDKAFKA_SESSION_TIMEOUT_MS=6000 RDKAFKA_HEARTBEAT_INTERVAL_MS=500 "$@" \
-    "${wrap[@]}" "$bin" </dev/null >>"$SF_TMP/$name.log" 2>&1 &
+  local port
+  port=$(sf_free_port)
+  (
+    for fd in "${SF_PRIVATE_FDS[@]}"; do exec {fd}>&-; done
+    exec env LOG_LEVEL=info HTTP_PORT="$port" \
+      RDKAFKA_SESSION_TIMEOUT_MS=6000 RDKAFKA_HEARTBEAT_INTERVAL_MS=500 "$@" \
+      "${wrap[@]}" "$bin" </dev/null >>"$SF_TMP/$name.log" 2>&1
+  ) &
   WORKER_PID=$!
   SF_WORKERS+=("$WORKER_PID")
   SF_NAME[$WORKER_PID]=$name

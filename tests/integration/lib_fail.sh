@@ -282,6 +282,7 @@ lock_hold() {
   SF_OTHERS+=("$LOCK_PID")
   SF_NAME[$LOCK_PID]=lockholder
   exec {LOCK_FD}>"$fifo"
+  SF_PRIVATE_FDS+=("$LOCK_FD") # a worker started now must not keep psql's input open
   printf "BEGIN;\nSELECT 'locked|' || sku FROM stock WHERE sku = '%s' FOR UPDATE;\n" "$1" >&"$LOCK_FD"
   wait_for "the row lock on $1" 20 grep -qx "locked|$1" "$SF_TMP/lock.out"
   note "row of $1 locked (psql pid $LOCK_PID)"
@@ -292,6 +293,10 @@ lock_release() {
   [[ -n $LOCK_PID ]] || fail "lock_release without lock_hold"
   printf 'COMMIT;\n' >&"$LOCK_FD"
   exec {LOCK_FD}>&-
+  local fd
+  local -a keep=()
+  for fd in "${SF_PRIVATE_FDS[@]}"; do [[ $fd == "$LOCK_FD" ]] || keep+=("$fd"); done
+  SF_PRIVATE_FDS=("${keep[@]}")
   wait "$LOCK_PID" || fail "the lock-holding psql failed: $(cat "$SF_TMP/lock.out")"
   sf_forget "$LOCK_PID"
   LOCK_PID=''

@@ -40,12 +40,13 @@ order() {
   for i in 4 5 6; do order "o-good-$i" '[{"sku":"sku-good","qty":1}]'; done
 } >"$SF_TMP/orders.txt"
 
-# the worker first: started after lock_hold it would inherit the write end
-# of psql's command pipe, and psql would never see its end
+# the worker after lock_hold: start_worker closes psql's command pipe in it
+# (SF_PRIVATE_FDS), else psql would never see its end and lock_release
+# would wait for it forever
+lock_hold sku-dl-b
 start_worker order PG_LOCK_TIMEOUT_MS=10000
 o1=$WORKER_PID
 wait_assigned "$o1"
-lock_hold sku-dl-b
 produce inventory.orders "$SF_TMP/orders.txt" -p 0
 
 # worker_waits: the order-worker's session waits for a row lock.

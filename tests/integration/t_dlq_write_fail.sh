@@ -92,8 +92,14 @@ note "orders produced to inventory.orders[1] during the fault and applied before
 
 topic_records inventory.alerts >"$SF_TMP/alerts.json"
 note "inventory.alerts during the fault: $(wc -l <"$SF_TMP/alerts.json") record(s): $(jq -r .payload "$SF_TMP/alerts.json" | cut -c1-200 | head -n 3)"
+# the order-worker's outage alert, valid JSON with every field (DESIGN §6)
+well_formed=$(jq -r '.payload | fromjson? | select(.kind == "outage" and .severity == "critical"
+  and (.alert_id | startswith("outage:order-worker@")) and (.occurred_at | test("^[0-9-]+T[0-9:]+Z$"))
+  and (.summary | startswith("order-worker paused for ")) and (.details.since_ms | type) == "number"
+  and (.details.worker | startswith("order-worker@")) and (.details.reason | length) > 0) | .alert_id' \
+  "$SF_TMP/alerts.json" | wc -l)
 alert_ok=1
-[[ -s $SF_TMP/alerts.json ]] || alert_ok=0
+((well_formed >= 1)) || alert_ok=0
 
 broker_ctl topic-error inventory.orders.dlq NO_ERROR
 wait_for "the dead letter once the fault is cleared" 60 topic_has inventory.orders.dlq 1
@@ -115,5 +121,5 @@ assert_processed_exactly "$SF_TMP/stock.txt" "$SF_TMP/before.txt" "$SF_TMP/after
 assert_eq "1000|14" "$(psql_q "SELECT on_hand || '|' || reserved FROM stock_levels WHERE sku = 'sku-good'")" "sku-good on_hand|reserved"
 assert_invariants
 assert_alive "$o1" "$s1"
-((alert_ok)) || fail "no alert on inventory.alerts after ${FAULT_S} s of failing dead-letter writes (DESIGN §6: 'the worker alerts')"
+((alert_ok)) || fail "no well-formed outage alert on inventory.alerts after ${FAULT_S} s of failing dead-letter writes (DESIGN §6: 'the worker alerts')"
 stop_workers "$o1" "$s1"

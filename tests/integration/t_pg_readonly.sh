@@ -5,7 +5,10 @@
 # fails with 25006 -> the order-worker pauses (/readyz answers 503 "paused
 # for N s: database unreachable (SQLSTATE 25006: ...)", not libpq's message),
 # writes nothing to inventory.orders.dlq or a retry topic; after the setting
-# is reset the same worker applies the event by itself.
+# is reset the same worker applies the event by itself. Then a
+# timeout-worker whose user may not read orders: it connects (statements
+# prepare; privileges are checked when they run), loading the pending holds
+# fails, and its log says why (it logged an uninitialised buffer, issue 19).
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=lib_fail.sh
@@ -59,3 +62,11 @@ assert_eq "rejected" "$(psql_q "SELECT state FROM order_status WHERE order_id = 
 wait_for "order-worker ready again" 30 is_ready
 assert_eq 0 "$(topic_records inventory.orders.dlq | wc -l)" "records in inventory.orders.dlq at the end"
 stop_worker "$w"
+
+noread="sf_noread_$$"
+psql_q "CREATE ROLE $noread LOGIN" >/dev/null
+SF_ROLES+=("$noread")
+start_worker timeout DATABASE_URL="$(url_with "$DATABASE_URL" "user=$noread")"
+t=$WORKER_PID
+wait_log_line "$t" 'PostgreSQL unavailable: [^"]*permission denied for table orders[^"]*; retrying in' 30
+stop_worker "$t"

@@ -275,37 +275,81 @@ START_TEST(bad_rdkafka_secret_is_not_shown)
 }
 END_TEST
 
-START_TEST(effective_config_log_has_no_secret)
+/* What cfg_log writes to stderr, into buf. */
+static void log_of(const struct cfg *c, char *buf, size_t len)
 {
-    static const char *const env[] = {
-        "DATABASE_URL", "postgresql://bob:hunter2@db/x?sslpassword=hunter2",
-        "ALERT_WEBHOOK_URL", "https://hooks.example.com/services/xoxb-s3cr3t?token=s3cr3t",
-        "ALERT_WEBHOOK_SECRET", "s3cr3t", "ALERT_WEBHOOK_AUTHORIZATION", "Bearer xoxb", NULL};
-    const char *rdk[] = {"RDKAFKA_SASL_PASSWORD=hunter2", "RDKAFKA_SASL_USERNAME=bob",
-                         "RDKAFKA_SESSION_TIMEOUT_MS=6000", NULL};
-    struct cfg c;
-    char err[512], buf[8192];
-    fake_env = env;
-    ck_assert_int_eq(cfg_load(&c, 8081, fake_get, err, sizeof(err)), 0);
     FILE *f = tmpfile();
     ck_assert_ptr_nonnull(f);
     fflush(stderr);
     int saved = dup(2);
     dup2(fileno(f), 2);
-    log_init("test", LOG_INFO);
-    cfg_log(&c, rdk);
+    log_init("test", LOG_LEVEL_INFO);
+    cfg_log(c);
     fflush(stderr);
     dup2(saved, 2);
     close(saved);
     rewind(f);
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    buf[n] = '\0';
+    buf[fread(buf, 1, len - 1, f)] = '\0';
     fclose(f);
+}
+
+START_TEST(effective_config_log_has_no_secret)
+{
+    static const char *const env[] = {"DATABASE_URL",
+                                      "postgresql://bob:hunter2@db/x?sslpassword=hunter2",
+                                      "ALERT_WEBHOOK_URL",
+                                      "https://hooks.example.com/services/xoxb-s3cr3t?token=s3cr3t",
+                                      "ALERT_WEBHOOK_SECRET",
+                                      "s3cr3t",
+                                      "ALERT_WEBHOOK_AUTHORIZATION",
+                                      "Bearer xoxb",
+                                      NULL};
+    struct cfg c;
+    char err[512], buf[8192];
+    fake_env = env;
+    /* RDKAFKA_* come from the process environment (this test's own process) */
+    setenv("RDKAFKA_SASL_PASSWORD", "hunter2", 1);
+    setenv("RDKAFKA_SASL_USERNAME", "bob", 1);
+    setenv("RDKAFKA_SESSION_TIMEOUT_MS", "6000", 1);
+    ck_assert_int_eq(cfg_load(&c, 8081, fake_get, err, sizeof(err)), 0);
+    log_of(&c, buf, sizeof(buf));
     assert_no_secret(buf, "config log");
     ck_assert_ptr_nonnull(strstr(buf, "https://hooks.example.com/..."));
     ck_assert_ptr_nonnull(strstr(buf, "password=***"));
     ck_assert_ptr_nonnull(strstr(buf, "RDKAFKA_SASL_PASSWORD=***"));
     ck_assert_ptr_nonnull(strstr(buf, "RDKAFKA_SESSION_TIMEOUT_MS=6000"));
+}
+END_TEST
+
+/* One table: every variable --help documents is on the startup line, and
+ * HTTP_PORT's default there is the role's. */
+START_TEST(help_and_config_line_name_the_same_variables)
+{
+    static const char *const env[] = {NULL};
+    struct cfg c;
+    char err[512], help[8192], buf[8192], name[64];
+    fake_env = env;
+    ck_assert_int_eq(cfg_load(&c, 8083, fake_get, err, sizeof(err)), 0);
+    FILE *f = tmpfile();
+    ck_assert_ptr_nonnull(f);
+    cfg_usage(f, 8083);
+    rewind(f);
+    help[0] = '\n'; /* every entry starts a line */
+    help[1 + fread(help + 1, 1, sizeof(help) - 2, f)] = '\0';
+    fclose(f);
+    ck_assert_ptr_nonnull(
+        strstr(help, "\n  HTTP_PORT                 metrics/health port (default 8083;"));
+    log_of(&c, buf, sizeof(buf));
+    int n = 0;
+    for (const char *p = help; (p = strstr(p, "\n  ")) != NULL; p++) {
+        if (sscanf(p + 3, "%63[A-Z_]", name) != 1 || !strcmp(name, "RDKAFKA_"))
+            continue;
+        char want[80];
+        snprintf(want, sizeof(want), " %s=", name);
+        ck_assert_msg(strstr(buf, want) != NULL, "%s documented, not logged: %s", name, buf);
+        n++;
+    }
+    ck_assert_int_eq(n, 17); /* the variables of cfg.c's table */
 }
 END_TEST
 
@@ -327,6 +371,7 @@ int main(void)
                         (int)(sizeof(secret_bad) / sizeof(secret_bad[0])));
     tcase_add_test(tc, bad_rdkafka_secret_is_not_shown);
     tcase_add_test(tc, effective_config_log_has_no_secret);
+    tcase_add_test(tc, help_and_config_line_name_the_same_variables);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -205,7 +205,9 @@ static void assert_header(const rd_kafka_message_t *m, const char *name, const c
     ck_assert_msg(strcmp(v, want) == 0, "header %s = \"%s\", want \"%s\"", name, v, want);
 }
 
-START_TEST(dead_letter_carries_key_value_and_headers)
+/* A producer on librdkafka's in-process mock cluster (one broker); *mc is
+ * its cluster, *bs its bootstrap servers. */
+static rd_kafka_t *mock_producer(rd_kafka_mock_cluster_t **mc, const char **bs)
 {
     char err[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -213,8 +215,27 @@ START_TEST(dead_letter_carries_key_value_and_headers)
     rd_kafka_conf_set_dr_msg_cb(conf, dr);
     rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
     ck_assert_ptr_nonnull(p);
-    rd_kafka_mock_cluster_t *mc = rd_kafka_handle_mock_cluster(p);
-    const char *bs = rd_kafka_mock_cluster_bootstraps(mc);
+    *mc = rd_kafka_handle_mock_cluster(p);
+    *bs = rd_kafka_mock_cluster_bootstraps(*mc);
+    return p;
+}
+
+/* Closes the consumers consume_one opened, then the producer. */
+static void close_all(rd_kafka_t *p)
+{
+    for (int i = 0; i < nconsumers; i++) {
+        rd_kafka_consumer_close(consumers[i]);
+        rd_kafka_destroy(consumers[i]);
+    }
+    rd_kafka_destroy(p);
+}
+
+START_TEST(dead_letter_carries_key_value_and_headers)
+{
+    char err[256];
+    rd_kafka_mock_cluster_t *mc;
+    const char *bs;
+    rd_kafka_t *p = mock_producer(&mc, &bs);
     rd_kafka_mock_topic_create(mc, "src", 1, 1);
     rd_kafka_mock_topic_create(mc, "src.dlq", 1, 1);
     /* a source record with a binary key and value, and forged provenance */
@@ -276,11 +297,68 @@ START_TEST(dead_letter_carries_key_value_and_headers)
     ck_assert_int_eq(o.attempt, 1);
     rd_kafka_message_destroy(d);
     rd_kafka_message_destroy(src);
-    for (int i = 0; i < nconsumers; i++) {
-        rd_kafka_consumer_close(consumers[i]);
-        rd_kafka_destroy(consumers[i]);
-    }
-    rd_kafka_destroy(p);
+    close_all(p);
+}
+END_TEST
+
+/* Routes m (read from its topic) with error e at now; returns the record
+ * written, read back from the destination. */
+static rd_kafka_message_t *route_once(rd_kafka_t *p, const char *bs, const rd_kafka_message_t *m,
+                                      enum route_error e, int64_t now, const char *want_dest)
+{
+    char err[256];
+    struct route_origin o;
+    struct route_decision dec;
+    route_origin_of(m, 4, now, &o);
+    route_decide(rd_kafka_topic_name(m->rkt), o.attempt, e, backoff, 4, now, &dec);
+    ck_assert_str_eq(dec.dest, want_dest);
+    struct route_failure f = {.error_class = route_class_name(dec.cls),
+                              .error = "x",
+                              .group = "stockflow-order",
+                              .worker = "order-worker@h:1",
+                              .attempt = dec.attempt,
+                              .not_before_ms = dec.not_before_ms,
+                              .origin = &o};
+    delivered = 0;
+    ck_assert_int_eq(route_produce(p, m, dec.dest, &f, NULL, err, sizeof(err)), 0);
+    rd_kafka_flush(p, 5000);
+    ck_assert_int_eq(delivered, 1);
+    rd_kafka_message_t *out = consume_one(bs, dec.dest);
+    ck_assert_ptr_nonnull(out);
+    return out;
+}
+
+START_TEST(routed_again_keeps_originals_and_counts_the_attempt)
+{
+    rd_kafka_mock_cluster_t *mc;
+    const char *bs;
+    rd_kafka_t *p = mock_producer(&mc, &bs);
+    rd_kafka_mock_topic_create(mc, "src", 1, 1);
+    rd_kafka_mock_topic_create(mc, "src.retry.1", 1, 1);
+    rd_kafka_mock_topic_create(mc, "src.dlq", 1, 1);
+    rd_kafka_producev(p, RD_KAFKA_V_TOPIC("src"), RD_KAFKA_V_VALUE("v", 1),
+                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_TIMESTAMP(1700000000123),
+                      RD_KAFKA_V_END);
+    rd_kafka_flush(p, 5000);
+    rd_kafka_message_t *src = consume_one(bs, "src");
+    ck_assert_ptr_nonnull(src);
+    /* first failure: to the retry topic; then the retry record fails for good */
+    rd_kafka_message_t *r =
+        route_once(p, bs, src, ROUTE_ERR_TRANSIENT, 1700000001000, "src.retry.1");
+    assert_header(r, "x-attempt", "1");
+    rd_kafka_message_t *d = route_once(p, bs, r, ROUTE_ERR_POISON, 1700000009000, "src.dlq");
+    /* the record routed again, not the one before it */
+    assert_header(d, "x-original-topic", "src");
+    assert_header(d, "x-original-partition", "0");
+    assert_header(d, "x-original-offset", "0");
+    assert_header(d, "x-original-timestamp", "1700000000123");
+    assert_header(d, "x-first-failure-at", "1700000001000");
+    assert_header(d, "x-attempt", "2");
+    assert_header(d, "x-error-class", "poison");
+    rd_kafka_message_destroy(d);
+    rd_kafka_message_destroy(r);
+    rd_kafka_message_destroy(src);
+    close_all(p);
 }
 END_TEST
 
@@ -295,6 +373,7 @@ int main(void)
     tcase_add_loop_test(tc, trust_only_where_it_belongs, 0,
                         (int)(sizeof(trust_cases) / sizeof(trust_cases[0])));
     tcase_add_test(tc, dead_letter_carries_key_value_and_headers);
+    tcase_add_test(tc, routed_again_keeps_originals_and_counts_the_attempt);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

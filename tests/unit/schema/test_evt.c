@@ -565,12 +565,21 @@ START_TEST(null_buffer_and_small_err)
 }
 END_TEST
 
+/* evt_release frees and zeroes (evt.h): a released evt is all zero bytes,
+ * and releasing it again, a zeroed one or NULL does nothing (a double free
+ * would abort under ASan or valgrind). */
 START_TEST(release_zeroed)
 {
-    struct evt e;
+    struct evt e, zero;
+    char err[256];
 
-    memset(&e, 0, sizeof(e));
+    memset(&zero, 0, sizeof(zero));
+    ck_assert_msg(evt_parse(validator, RAW(OCL("")), &e, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_ptr_nonnull(e.event_id);
     evt_release(&e);
+    ck_assert_mem_eq(&e, &zero, sizeof(e));
+    evt_release(&e);
+    ck_assert_mem_eq(&e, &zero, sizeof(e));
     evt_release(NULL);
     evt_validator_free(NULL);
 }

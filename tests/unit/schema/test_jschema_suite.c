@@ -116,7 +116,7 @@ static int utf8_valid(const unsigned char *s)
 }
 
 /* One test case; returns 1 when it passed, printing why not otherwise. */
-static int run_case(const char *file, const char *group, const struct js_schema *s, yajl_val t)
+static int run_case(const char *file, const char *group, const struct jschema_schema *s, yajl_val t)
 {
     char err[512];
     yajl_val data = member(t, "data"), valid = member(t, "valid");
@@ -125,7 +125,7 @@ static int run_case(const char *file, const char *group, const struct js_schema 
 
     ck_assert_msg(data && (YAJL_IS_TRUE(valid) || YAJL_IS_FALSE(valid)), "%s: malformed case",
                   file);
-    got = js_validate(s, data, err, sizeof(err)) == 0;
+    got = jschema_validate(s, data, err, sizeof(err)) == 0;
     n_ran++;
     if (got != YAJL_IS_TRUE(valid)) {
         printf("FAIL %s | %s | %s: expected %s (%s)\n", file, group, desc,
@@ -148,7 +148,7 @@ static int run_group(const char *file, yajl_val g)
     const char *group = str_member(g, "description"), *want = str_member(g, "compile_error");
     yajl_val tests = member(g, "tests");
     struct skip *sk = find_skip(file, group);
-    struct js_schema *s = NULL;
+    struct jschema_schema *s = NULL;
     char err[512];
     size_t i;
     int failed = 0;
@@ -160,7 +160,7 @@ static int run_group(const char *file, yajl_val g)
         printf("skip %s | %s: %zu cases (%s)\n", file, group, tests->u.array.len, sk->why);
         return 0;
     }
-    if (js_compile(&s, member(g, "schema"), err, sizeof(err)) != 0) {
+    if (jschema_compile(&s, member(g, "schema"), err, sizeof(err)) != 0) {
         n_ran++;
         if (want && strstr(err, want)) {
             n_passed++;
@@ -172,7 +172,7 @@ static int run_group(const char *file, yajl_val g)
     ck_assert_msg(!want, "%s | %s: compiled, expected error \"%s\"", file, group, want);
     for (i = 0; i < tests->u.array.len; i++)
         failed += !run_case(file, group, s, tests->u.array.values[i]);
-    js_free(s);
+    jschema_free(s);
     return failed;
 }
 
@@ -234,12 +234,12 @@ START_TEST(number_ll)
         yajl_val v = yajl_tree_parse(cases[i].text, ebuf, sizeof(ebuf));
         long long got = 42;
         ck_assert_ptr_nonnull(v);
-        ck_assert_msg(js_number_ll(v, &got) == cases[i].rc, "%s", cases[i].text);
+        ck_assert_msg(jschema_number_ll(v, &got) == cases[i].rc, "%s", cases[i].text);
         ck_assert_msg(cases[i].rc || got == cases[i].value, "%s: %lld", cases[i].text, got);
         yajl_tree_free(v);
     }
-    ck_assert_int_eq(js_number_ll(NULL, NULL), -1);
-    ck_assert_uint_eq(js_utf8_len("a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80"), 4);
+    ck_assert_int_eq(jschema_number_ll(NULL, NULL), -1);
+    ck_assert_uint_eq(jschema_utf8_len("a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80"), 4);
 }
 END_TEST
 
