@@ -23,7 +23,7 @@
 --
 -- How:
 --   * Statement-level AFTER INSERT / AFTER UPDATE triggers on stock with
---     transition tables (stock_changes_insert, stock_changes_update) put the
+--     transition tables (stock_availability_changes_insert, _update) put the
 --     SKUs whose available or status the statement changed into the
 --     session's temporary table sf_stock_changed (ON COMMIT DELETE ROWS),
 --     with the available and status they had before: ON CONFLICT DO
@@ -110,9 +110,12 @@ BEGIN
 END $$;
 
 -- At COMMIT (the deferred trigger of sf_stock_commit's one row): the feed
--- records, then the status alerts (023's wording and details).
+-- records, then the status alerts (023's wording and details). Stock rows by
+-- index, one probe per changed SKU: the temporary table has no statistics,
+-- and a hash join that reads every stock row took 17 ms for 1,040 SKUs out
+-- of 10,000 where the probes take 4.5 ms.
 CREATE OR REPLACE FUNCTION sf_stock_changes_at_commit()
-RETURNS trigger LANGUAGE plpgsql AS $$
+RETURNS trigger LANGUAGE plpgsql SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 DECLARE
     v_as_of text := to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
     r record;
