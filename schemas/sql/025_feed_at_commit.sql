@@ -32,16 +32,16 @@
 --     they were). An inserted SKU is marked inserted (always published), its
 --     inserted values are its "before" for the alerts (021 raised nothing on
 --     an INSERT, only on a later UPDATE that changed the status).
---   * The first such statement of a transaction also inserts the single row
---     of sf_stock_commit, whose deferred constraint trigger (the one per
+--   * The first such statement of a transaction also inserts the marker row
+--     of sf_stock_changed, whose deferred constraint trigger (the one per
 --     transaction) runs sf_stock_changes_at_commit at COMMIT: one INSERT ...
 --     SELECT writes the feed records of every SKU whose available or status
 --     differs from its first "before" (or that was inserted), in SKU order,
 --     versions taken there; then one alert per SKU whose status differs.
 --   * Rows of a rolled-back subtransaction (a poison event, a batch applied
 --     again) go with it, the marker row and its queued trigger too.
---   * The temporary tables are created by the first statement of a session
---     that needs them (sf_stock_changes_prepare); every session has its own.
+--   * The temporary table is created by the first statement of a session
+--     that needs it (sf_stock_changes_prepare); every session has its own.
 --     A role needs the database's TEMPORARY privilege (PUBLIC has it unless
 --     revoked).
 --
@@ -54,40 +54,42 @@
 -- The bench measures the feed's cost with both statement triggers disabled
 -- (bench/run.sh feed_off_run), which disables the status alerts too.
 
--- Creates this session's two temporary tables (once per session).
+-- Creates this session's temporary table (once per session): the changed
+-- SKUs, and the transaction's marker row (marker, no SKU), whose insertion
+-- alone queues the deferred trigger (WHEN). One table, one index: ON COMMIT
+-- DELETE ROWS truncates both at every commit that used them (a separate
+-- marker table doubled that: 4 files truncated per commit, which showed as
+-- IO:DataFileTruncate waits in the bench's small transactions).
 CREATE OR REPLACE FUNCTION sf_stock_changes_prepare()
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    IF to_regclass('pg_temp.sf_stock_changed') IS NULL THEN
-        CREATE TEMPORARY TABLE sf_stock_changed (
-            sku           text PRIMARY KEY,
-            was_available bigint NOT NULL,
-            was_status    text NOT NULL,
-            inserted      boolean NOT NULL
-        ) ON COMMIT DELETE ROWS;
-    END IF;
-    IF to_regclass('pg_temp.sf_stock_commit') IS NULL THEN
-        CREATE TEMPORARY TABLE sf_stock_commit (one boolean PRIMARY KEY) ON COMMIT DELETE ROWS;
-        CREATE CONSTRAINT TRIGGER sf_stock_commit AFTER INSERT ON pg_temp.sf_stock_commit
-            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-            EXECUTE FUNCTION sf_stock_changes_at_commit();
-    END IF;
+    CREATE TEMPORARY TABLE sf_stock_changed (
+        marker        boolean NOT NULL,
+        sku           text NOT NULL,
+        was_available bigint,
+        was_status    text,
+        inserted      boolean NOT NULL DEFAULT false,
+        PRIMARY KEY (marker, sku)
+    ) ON COMMIT DELETE ROWS;
+    CREATE CONSTRAINT TRIGGER sf_stock_changed_commit AFTER INSERT ON pg_temp.sf_stock_changed
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.marker)
+        EXECUTE FUNCTION sf_stock_changes_at_commit();
 END $$;
 
 CREATE OR REPLACE FUNCTION sf_stock_changes_update()
 RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF to_regclass('pg_temp.sf_stock_changed') IS NULL
-       OR to_regclass('pg_temp.sf_stock_commit') IS NULL THEN
+    IF to_regclass('pg_temp.sf_stock_changed') IS NULL THEN
         PERFORM sf_stock_changes_prepare();
     END IF;
-    INSERT INTO pg_temp.sf_stock_changed (sku, was_available, was_status, inserted)
-    SELECT o.sku, sf_available(o), sf_status_of(o), false
+    INSERT INTO pg_temp.sf_stock_changed (marker, sku, was_available, was_status)
+    SELECT false, o.sku, sf_available(o), sf_status_of(o)
       FROM stock_old o JOIN stock_new n ON n.sku = o.sku
      WHERE sf_available(o) <> sf_available(n) OR sf_status_of(o) <> sf_status_of(n)
-    ON CONFLICT (sku) DO NOTHING;
+    ON CONFLICT (marker, sku) DO NOTHING;
     IF FOUND THEN
-        INSERT INTO pg_temp.sf_stock_commit VALUES (true) ON CONFLICT DO NOTHING;
+        INSERT INTO pg_temp.sf_stock_changed (marker, sku) VALUES (true, '')
+        ON CONFLICT (marker, sku) DO NOTHING;
     END IF;
     RETURN NULL;
 END $$;
@@ -95,21 +97,21 @@ END $$;
 CREATE OR REPLACE FUNCTION sf_stock_changes_insert()
 RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF to_regclass('pg_temp.sf_stock_changed') IS NULL
-       OR to_regclass('pg_temp.sf_stock_commit') IS NULL THEN
+    IF to_regclass('pg_temp.sf_stock_changed') IS NULL THEN
         PERFORM sf_stock_changes_prepare();
     END IF;
-    INSERT INTO pg_temp.sf_stock_changed (sku, was_available, was_status, inserted)
-    SELECT n.sku, sf_available(n), sf_status_of(n), true
+    INSERT INTO pg_temp.sf_stock_changed (marker, sku, was_available, was_status, inserted)
+    SELECT false, n.sku, sf_available(n), sf_status_of(n), true
       FROM stock_new n
-    ON CONFLICT (sku) DO UPDATE SET inserted = true;
+    ON CONFLICT (marker, sku) DO UPDATE SET inserted = true;
     IF FOUND THEN
-        INSERT INTO pg_temp.sf_stock_commit VALUES (true) ON CONFLICT DO NOTHING;
+        INSERT INTO pg_temp.sf_stock_changed (marker, sku) VALUES (true, '')
+        ON CONFLICT (marker, sku) DO NOTHING;
     END IF;
     RETURN NULL;
 END $$;
 
--- At COMMIT (the deferred trigger of sf_stock_commit's one row): the feed
+-- At COMMIT (the deferred trigger of the marker row): the feed
 -- records, then the status alerts (023's wording and details). Stock rows by
 -- index, one probe per changed SKU: the temporary table has no statistics,
 -- and a hash join that reads every stock row took 17 ms for 1,040 SKUs out
@@ -127,14 +129,14 @@ BEGIN
                               'version', nextval('availability_version'), 'as_of', v_as_of)
       FROM (SELECT s.sku, sf_available(s) AS available, sf_status_of(s) AS status
               FROM pg_temp.sf_stock_changed c JOIN stock s ON s.sku = c.sku
-             WHERE c.inserted OR sf_available(s) <> c.was_available
-                   OR sf_status_of(s) <> c.was_status
+             WHERE NOT c.marker AND (c.inserted OR sf_available(s) <> c.was_available
+                   OR sf_status_of(s) <> c.was_status)
              ORDER BY s.sku) f;
 
     FOR r IN SELECT s.*, c.was_status, sf_status_of(s) AS now_status,
                     sf_available(s) AS now_available
                FROM pg_temp.sf_stock_changed c JOIN stock s ON s.sku = c.sku
-              WHERE sf_status_of(s) <> c.was_status
+              WHERE NOT c.marker AND sf_status_of(s) <> c.was_status
               ORDER BY s.sku
     LOOP
         v_kind := CASE WHEN r.now_status = 'low' THEN 'low_stock'
